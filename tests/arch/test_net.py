@@ -1,0 +1,125 @@
+"""Network behaviour beyond the reference: batches, odd sizes, precisions, bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vsshiftnet import ModelError, load_model
+from vsshiftnet.arch import OFFICIAL, ShiftNetConfig, cpu_config
+from vsshiftnet.arch.complexity import temporal_reach
+
+from ..conftest import tiny_net
+
+
+def test_batch_elements_are_independent() -> None:
+    net = tiny_net()
+    x = torch.rand(2, 4, 3, 16, 16)
+    nm = torch.full((2, 4, 1, 16, 16), 0.1)
+    with torch.no_grad():
+        both = net(x, nm)
+        one = net(x[1:], nm[1:])
+    torch.testing.assert_close(both[1:], one, atol=1e-6, rtol=0)
+
+
+def test_any_size_is_padded_and_cropped_back() -> None:
+    net = tiny_net("deblur")
+    x = torch.rand(1, 3, 3, 19, 13)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape
+    # replicate padding must not change an aligned interior much: compare with a manual pad
+    xp = torch.nn.functional.pad(x.view(3, 3, 19, 13), (0, 3, 0, 1), mode="replicate")
+    with torch.no_grad():
+        yp = net(xp.view(1, 3, 3, 20, 16))
+    torch.testing.assert_close(y, yp[..., :19, :13], atol=1e-5, rtol=0)
+
+
+def test_keep_equals_slicing() -> None:
+    net = tiny_net()
+    x = torch.rand(1, 6, 3, 16, 16)
+    nm = torch.full((1, 6, 1, 16, 16), 0.2)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, nm, keep=slice(2, 4)), net(x, nm)[:, 2:4])
+
+
+def test_frames_interact_only_through_time_shifts() -> None:
+    net = tiny_net()
+    x = torch.rand(1, 5, 3, 16, 16)
+    nm = torch.full((1, 5, 1, 16, 16), 0.1)
+    x2 = x.clone()
+    x2[0, 4] = torch.rand(3, 16, 16)
+    with torch.no_grad():
+        a, b = net(x, nm), net(x2, nm)
+    assert (a[0, 0] - b[0, 0]).abs().max() > 0  # frame 4 reaches frame 0 (reach >= 4)
+    assert temporal_reach(net.config) >= 4
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precisions_run_on_cpu(dtype: torch.dtype) -> None:
+    net = tiny_net().to(dtype)
+    x = torch.rand(1, 2, 3, 8, 8, dtype=dtype)
+    nm = torch.full((1, 2, 1, 8, 8), 0.1, dtype=dtype)
+    with torch.no_grad():
+        y = net(x, nm)
+    ref = tiny_net()(x.float(), nm.float()).detach()
+    assert (y.float() - ref).abs().max() < 0.1
+
+
+def test_denoise_needs_noise_map() -> None:
+    with pytest.raises(ValueError, match="noise_map"):
+        tiny_net()(torch.rand(1, 2, 3, 8, 8))
+
+
+def test_config_validation_and_round_trip() -> None:
+    cfg = cpu_config("deblur", c=48, levels=3, blocks=2)
+    assert ShiftNetConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="multiple of 16"):
+        cpu_config("denoise", c=40)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ShiftNetConfig.from_dict({"task": "denoise", "width": 3})
+
+
+def _save(sd: dict, path: Path) -> Path:
+    torch.save({"params": sd}, path)
+    return path
+
+
+def test_mismatched_checkpoint_names_the_differences(tmp_path: Path) -> None:
+    sd = tiny_net().state_dict()
+    sd.pop("conv_last.weight")
+    sd["stage1.act.weight"] = torch.zeros(2)
+    with pytest.raises(ModelError, match="missing keys: conv_last.weight") as e:
+        load_model(_save(sd, tmp_path / "x.pth"))
+    assert "matches no known Shift-Net configuration" in str(e.value)
+    with pytest.raises(ModelError, match="shape mismatches"):
+        load_model(tmp_path / "x.pth", arch=tiny_net().config)
+
+
+def test_truncated_checkpoint(tmp_path: Path) -> None:
+    good = _save(tiny_net().state_dict(), tmp_path / "good.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(ModelError, match="cannot be read"):
+        load_model(bad, arch=tiny_net().config)
+
+
+def test_wrong_task_and_our_own_format(tmp_path: Path) -> None:
+    net = tiny_net("deblur")
+    path = tmp_path / "own.pt"
+    torch.save({"params": net.state_dict(), "config": net.config.to_dict()}, path)
+    loaded = load_model(path)
+    assert loaded.config == net.config
+    with pytest.raises(ModelError, match="is a deblur model, not a denoise model"):
+        load_model(path, task="denoise")
+
+
+def test_unknown_model_name() -> None:
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        load_model("nope")
+
+
+def test_official_configs_need_their_multiples() -> None:
+    assert OFFICIAL["deblur_plus"].multiple == 8 and OFFICIAL["denoise_s"].multiple == 4

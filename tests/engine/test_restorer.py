@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from vsshiftnet.engine import Restorer, StreamRestorer, WindowCache, plan_window
+from vsshiftnet.engine import tiles as tiling
+
+from ..conftest import tiny_net
+
+
+def _clip(n: int, h: int = 24, w: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 3, h, w), dtype=np.float32)
+
+
+def test_tile_weights_partition_unity() -> None:
+    h, w, pad = 40, 52, 4
+    acc = np.zeros((h, w), np.float32)
+    for t in tiling.plan(h, w, (16, 12), pad):
+        acc[t.y0:t.y1, t.x0:t.x1] += tiling.weights(t, h, w, pad)
+    np.testing.assert_allclose(acc, 1.0, atol=1e-5)
+
+
+def test_tiled_matches_untiled_and_error_falls_with_context() -> None:
+    # The random tiny net has large GSTS gains and per-frame channel attention (a global
+    # pool), the worst case for tiling; the error must still be small and fall with tile_pad.
+    frames = _clip(3, 96, 128)
+    net = tiny_net()
+    whole = Restorer(net, device="cpu").run(frames, 25.0)
+    errs = []
+    for pad in (8, 32):
+        tiled = Restorer(net, device="cpu", tile=(64, 48), tile_pad=pad).run(frames, 25.0)
+        errs.append(np.abs(whole - tiled))
+    assert errs[1].max() < errs[0].max() and errs[1].max() <= 2.5e-3
+    assert errs[1].mean() <= 1e-4
+
+
+def test_sigma_map_equals_scalar_and_keep() -> None:
+    frames = _clip(5)
+    r = Restorer(tiny_net(), device="cpu")
+    a = r.run(frames, 30.0, keep=slice(1, 3))
+    b = r.run(frames, np.full((5, 1, 24, 32), 30.0, np.float32))[1:3]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="needs sigma"):
+        r.run(frames)
+
+
+def test_cache_computes_each_window_once_under_threads() -> None:
+    cache: WindowCache[int] = WindowCache(2)
+    calls: list[int] = []
+
+    def compute(k: int) -> int:
+        calls.append(k)
+        time.sleep(0.05)
+        return k * 10
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(1, lambda: compute(1))))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [10] * 6 and calls == [1]
+    cache.get(2, lambda: compute(2))
+    cache.get(3, lambda: compute(3))
+    assert len(cache) == 2
+    cache.get(1, lambda: compute(1))  # evicted, so computed again
+    assert calls == [1, 2, 3, 1]
+
+
+def _random_access(r: Restorer, frames: np.ndarray, length: int, pad: int,
+                   cuts: set[int]) -> np.ndarray:
+    n = len(frames)
+    out = np.zeros_like(frames)
+    cache: WindowCache[np.ndarray] = WindowCache(1)
+    for i in range(n):
+        w = plan_window(i, n, length, pad, cuts.__contains__)
+        restored = cache.get(w.key, lambda: r.run_window(w, lambda k: frames[k], 20.0))
+        out[i] = restored[i - w.outputs.start]
+    return out
+
+
+def test_stream_equals_random_access_and_bounds_memory() -> None:
+    frames = _clip(23, 16, 16)
+    cuts = {9, 10, 17}
+    r = Restorer(tiny_net(), device="cpu")
+    want = _random_access(r, frames, 4, 2, cuts)
+    s = StreamRestorer(r, length=4, length_pad=2, sigma=20.0)
+    got: list[np.ndarray] = []
+    peak = 0
+    for i, f in enumerate(frames):
+        got += s.push(f, scene_cut=i in cuts)
+        peak = max(peak, len(s._frames))
+    got += s.finish()
+    assert len(got) == len(frames) and peak <= 4 + 2 * 2 + 1
+    np.testing.assert_array_equal(np.stack(got), want)
+
+
+def test_windowed_equals_whole_clip_with_enough_context() -> None:
+    frames = _clip(8, 16, 16)
+    net = tiny_net()
+    r = Restorer(net, device="cpu")
+    reach = 8  # tiny_net: 2 levels x (1 enc + 1 dec) GSTS groups x 2 pairs
+    pad = reach + 2
+    whole_src = [plan_window(0, 8, 8, pad).sources]  # whole clip, mirrored ends
+    whole = r.run(np.stack([frames[i] for i in whole_src[0]]), 20.0, keep=slice(pad, pad + 8))
+    windowed = _random_access(r, frames, 4, pad, set())
+    assert np.abs(windowed - whole).max() < 1e-5
+    errors = [np.abs(_random_access(r, frames, 4, p, set()) - whole).max() for p in (0, 2, 5)]
+    assert errors[0] > errors[-1]  # more context, closer to the whole-clip result

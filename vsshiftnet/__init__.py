@@ -1,0 +1,19 @@
+"""vsshiftnet: Shift-Net video denoising and deblurring for VapourSynth and ffmpeg."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import DEFAULT_MODEL, ModelError, list_cards, load_model
+
+__version__ = "0.1.0"
+__all__ = ["DEFAULT_MODEL", "ModelError", "deblur", "denoise", "list_cards", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    # The VapourSynth functions import vapoursynth, which training and ffmpeg paths never need.
+    if name in ("denoise", "deblur"):
+        from . import vs
+
+        return getattr(vs, name)
+    raise AttributeError(f"module 'vsshiftnet' has no attribute {name!r}")

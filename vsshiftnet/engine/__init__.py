@@ -1,0 +1,10 @@
+"""Framework-neutral scheduling: windows, tiles, device, caching, streaming."""
+
+from .cache import WindowCache
+from .device import Backend, pick_backend
+from .restorer import Restorer
+from .stream import StreamRestorer
+from .windows import Window, fetch_range, mirror, plan_window
+
+__all__ = ["Backend", "Restorer", "StreamRestorer", "Window", "WindowCache", "fetch_range",
+           "mirror", "pick_backend", "plan_window"]

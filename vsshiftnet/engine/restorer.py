@@ -1,0 +1,99 @@
+"""Run a Shift-Net on a stack of frames: device, precision, tiles, thread safety."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..arch import ShiftNet
+from . import tiles as tiling
+from .device import Backend, pick_backend
+from .windows import Window
+
+log = logging.getLogger(__name__)
+
+Sigma = float | np.ndarray | None  # 0-255 scale; an array is (T, 1, H, W)
+
+
+class Restorer:
+    """Restores frames with one network. Thread-safe: calls are serialised, because one
+    inference already uses every core (CPU) or the whole device (CUDA)."""
+
+    def __init__(self, net: ShiftNet, *, device: str | torch.device = "auto",
+                 fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
+                 tile_pad: int = 16) -> None:
+        self.backend: Backend = pick_backend(device, fp16)
+        self.task = net.task
+        self.net = net.to(self.backend.device, self.backend.dtype).eval()
+        self.tile = tile
+        self.tile_pad = tile_pad
+        self._lock = threading.Lock()
+        self.forward_seconds = 0.0  # time spent inside the network (for benchmarks)
+        self.forward_frames = 0
+        log.info("shiftnet: %s model on %s", net.task, self.backend)
+
+    def run(self, frames: np.ndarray, sigma: Sigma = None,
+            keep: slice | None = None) -> np.ndarray:
+        """frames: float32 (T, 3, H, W) RGB in [0, 1]. Returns the restored frames selected
+        by `keep` (default all) as float32 (T', 3, H, W), clamped to [0, 1]."""
+        if frames.ndim != 4 or frames.shape[1] != 3:
+            raise ValueError(f"frames must be (T, 3, H, W), got {frames.shape}")
+        t, _, h, w = frames.shape
+        if self.task == "denoise":
+            if sigma is None:
+                raise ValueError("a denoising model needs sigma")
+            noise = (np.full((t, 1, h, w), float(sigma), np.float32)
+                     if np.isscalar(sigma) else np.asarray(sigma, np.float32))
+            if noise.shape != (t, 1, h, w):
+                raise ValueError(f"noise map must be {(t, 1, h, w)}, got {noise.shape}")
+        else:
+            noise = None
+        keep = keep or slice(0, t)
+        n_out = len(range(t)[keep])
+        out = np.zeros((n_out, 3, h, w), np.float32)
+        acc = np.zeros((h, w), np.float32)
+        with self._lock:
+            t0 = time.perf_counter()
+            for tl in tiling.plan(h, w, self.tile, self.tile_pad):
+                ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
+                part = self._forward(frames[:, :, ys, xs],
+                                     None if noise is None else noise[:, :, ys, xs], keep)
+                wt = tiling.weights(tl, h, w, self.tile_pad)
+                out[:, :, ys, xs] += part * wt
+                acc[ys, xs] += wt
+            self.forward_seconds += time.perf_counter() - t0
+            self.forward_frames += t
+        out /= acc
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    @torch.inference_mode()
+    def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
+        dev, dt = self.backend.device, self.backend.dtype
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(dev, dt)[None]
+        nm = None
+        if noise is not None:
+            nm = torch.from_numpy(np.ascontiguousarray(noise) / np.float32(255)).to(dev, dt)[None]
+        y = self.net(x, nm, keep=keep)[0]
+        return y.float().cpu().numpy()
+
+    def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
+                   sigma: float | Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Restore one planned window. get_frame(i) gives source frame i as (3, H, W);
+        sigma is a number or a function giving frame i's (1, H, W) noise map."""
+        stack = np.stack([get_frame(i) for i in window.sources])
+        noise: Sigma
+        if callable(sigma):
+            noise = np.stack([sigma(i) for i in window.sources])
+        else:
+            noise = sigma
+        return self.run(stack, noise, keep=window.keep)
+
+
+def frames_per_window(windows: Sequence[Window]) -> float:
+    """Network input frames per output frame over a set of windows (benchmark figure)."""
+    return sum(len(w.sources) for w in windows) / max(1, sum(len(w.outputs) for w in windows))

@@ -1,0 +1,67 @@
+"""Sequential restoration of a stream of unknown length in constant memory.
+
+Produces exactly what the random-access path (plan_window per frame) produces: a grid block
+is restored once the frames up to its end plus context have arrived, or the stream ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .restorer import Restorer
+from .windows import plan_window
+
+
+class StreamRestorer:
+    def __init__(self, restorer: Restorer, *, length: int, length_pad: int,
+                 sigma: float | None = None) -> None:
+        if length < 1 or length_pad < 0:
+            raise ValueError("length must be >= 1 and length_pad >= 0")
+        self.restorer = restorer
+        self.length = length
+        self.length_pad = length_pad
+        self.sigma = sigma
+        self._frames: dict[int, np.ndarray] = {}
+        self._cuts: set[int] = set()
+        self._received = 0
+        self._next_block = 0  # start of the next grid block to restore
+        self.on_window: Callable[[int], None] | None = None  # called with each window size
+
+    def push(self, frame: np.ndarray, scene_cut: bool = False) -> list[np.ndarray]:
+        """Add the next frame (3, H, W) float32; scene_cut marks it as a scene's first frame.
+        Returns the restored frames that are now ready, in order."""
+        i = self._received
+        self._frames[i] = frame
+        if scene_cut:
+            self._cuts.add(i)
+        self._received += 1
+        out: list[np.ndarray] = []
+        while self._next_block + self.length + self.length_pad <= self._received:
+            out += self._restore_block(self._received)
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        """End of stream: restore what is left."""
+        out: list[np.ndarray] = []
+        while self._next_block < self._received:
+            out += self._restore_block(self._received)
+        self._frames.clear()
+        return out
+
+    def _restore_block(self, known: int) -> list[np.ndarray]:
+        start = self._next_block
+        stop = min(start + self.length, known)
+        out: list[np.ndarray] = []
+        n = start
+        while n < stop:
+            win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__)
+            restored = self.restorer.run_window(win, self._frames.__getitem__, self.sigma)
+            out += list(restored)
+            n = win.outputs.stop
+        self._next_block = stop
+        for i in [i for i in self._frames if i < stop - self.length_pad]:
+            del self._frames[i]
+        self._cuts = {c for c in self._cuts if c >= stop - self.length_pad}
+        return out

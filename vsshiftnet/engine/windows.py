@@ -1,0 +1,80 @@
+"""Which source frames a temporal window needs.
+
+Windows sit on a fixed grid (window of frame n starts at n // length * length), so a
+frame's output never depends on the order frames are requested. Context frames beyond the
+clip's ends or a scene cut are mirrored back into the frame's own scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+IsCut = Callable[[int], bool]  # is_cut(i): frame i starts a new scene
+
+
+@dataclass(frozen=True)
+class Window:
+    key: tuple[int, int]  # (grid block start, first output frame): same for all its frames
+    outputs: range  # frames this window restores
+    sources: tuple[int, ...]  # source frame of every network input slot
+    first: int  # slot of outputs.start in sources
+
+    @property
+    def keep(self) -> slice:
+        return slice(self.first, self.first + len(self.outputs))
+
+
+def check_params(num_frames: int, length: int, length_pad: int) -> None:
+    if num_frames < 1:
+        raise ValueError("the clip has no frames")
+    if length < 1:
+        raise ValueError(f"length={length} must be at least 1")
+    if length_pad < 0:
+        raise ValueError(f"length_pad={length_pad} must not be negative")
+
+
+def fetch_range(n: int, num_frames: int, length: int, length_pad: int) -> range:
+    """Frames that may be needed for output frame n: its grid block plus context."""
+    check_params(num_frames, length, length_pad)
+    start = n // length * length
+    stop = min(start + length, num_frames)
+    return range(max(0, start - length_pad), min(num_frames, stop + length_pad))
+
+
+def mirror(i: int, lo: int, hi: int) -> int:
+    """Reflect i into [lo, hi) without repeating the edge frame (..., 2, 1, 0, 1, 2, ...)."""
+    span = hi - lo
+    if span == 1:
+        return lo
+    period = 2 * (span - 1)
+    k = (i - lo) % period
+    return lo + (k if k < span else period - k)
+
+
+def plan_window(n: int, num_frames: int, length: int, length_pad: int,
+                is_cut: IsCut | None = None) -> Window:
+    """The window that restores frame n. `is_cut` is asked only about frames inside
+    fetch_range(n, ...), so the caller needs the properties of those frames alone."""
+    if not 0 <= n < num_frames:
+        raise IndexError(f"frame {n} is outside the clip (0..{num_frames - 1})")
+    fetched = fetch_range(n, num_frames, length, length_pad)
+    start = n // length * length
+    stop = min(start + length, num_frames)
+    lo, hi = 0, num_frames  # the scene of n, as far as the fetched frames can tell
+    if is_cut is not None:
+        s = n
+        while s > fetched.start and not is_cut(s):
+            s -= 1
+        if s > fetched.start:
+            lo = s
+        e = n + 1
+        while e < fetched.stop and not is_cut(e):
+            e += 1
+        if e < fetched.stop:
+            hi = e
+    outputs = range(max(start, lo), min(stop, hi))
+    sources = tuple(mirror(i, lo, hi)
+                    for i in range(outputs.start - length_pad, outputs.stop + length_pad))
+    return Window(key=(start, outputs.start), outputs=outputs, sources=sources,
+                  first=length_pad)

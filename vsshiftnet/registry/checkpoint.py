@@ -1,0 +1,95 @@
+"""Reading checkpoints: official Shift-Net files, our own weights, user files."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..arch import OFFICIAL, ShiftNet, ShiftNetConfig
+from .cards import ModelError
+
+log = logging.getLogger(__name__)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], ShiftNetConfig | None]:
+    """Return (state dict, config stored beside it if any). Accepts the original training
+    code's {'params': sd} (or 'params_ema'), our {'params': sd, 'config': {...}}, and bare
+    state dicts; a 'module.' prefix from DataParallel is stripped."""
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist")
+    try:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise ModelError(f"checkpoint {path} cannot be read (truncated or not a torch file?): "
+                         f"{e}") from e
+    if not isinstance(obj, Mapping):
+        raise ModelError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict")
+    config = None
+    if isinstance(obj.get("config"), Mapping):
+        config = ShiftNetConfig.from_dict(dict(obj["config"]))
+    for key in ("params", "params_ema", "state_dict"):
+        if isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    sd = {k.removeprefix("module."): v for k, v in obj.items()}
+    if not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ModelError(f"checkpoint {path} has no tensors under 'params' or at its top level")
+    return sd, config
+
+
+@lru_cache(maxsize=16)
+def expected_layout(config: ShiftNetConfig) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        net = ShiftNet(config)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def layout_diff(sd: Mapping[str, torch.Tensor], config: ShiftNetConfig) -> list[str]:
+    want = expected_layout(config)
+    missing = [k for k in want if k not in sd]
+    extra = [k for k in sd if k not in want]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {want[k]}"
+              for k in want if k in sd and tuple(sd[k].shape) != want[k]]
+    out = []
+    for label, items in (("missing keys", missing), ("unexpected keys", extra),
+                         ("shape mismatches", shapes)):
+        if items:
+            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+            out.append(f"{len(items)} {label}: " + ", ".join(items[:5]) + more)
+    return out
+
+
+def recognise(sd: Mapping[str, torch.Tensor]) -> ShiftNetConfig:
+    """Find the official configuration whose keys and shapes match the file exactly."""
+    diffs = {name: layout_diff(sd, cfg) for name, cfg in OFFICIAL.items()}
+    for name, d in diffs.items():
+        if not d:
+            log.info("checkpoint recognised as official %s", name)
+            return OFFICIAL[name]
+    nearest = min(diffs, key=lambda n: sum(len(x) for x in diffs[n]))
+    raise ModelError("checkpoint matches no known Shift-Net configuration; nearest is "
+                     f"{nearest}: " + "; ".join(diffs[nearest]) +
+                     ". Pass arch=<config name or dict> if it is a custom configuration")
+
+
+def build_loaded(config: ShiftNetConfig, sd: Mapping[str, Any]) -> ShiftNet:
+    """Build on the meta device and adopt the file's tensors (no double allocation)."""
+    diff = layout_diff(sd, config)
+    if diff:
+        raise ModelError("checkpoint does not fit the configuration: " + "; ".join(diff))
+    with torch.device("meta"):
+        net = ShiftNet(config)
+    sd = {k: v.float() for k, v in sd.items()}
+    net.load_state_dict(sd, strict=True, assign=True)
+    return net.eval()
