@@ -123,3 +123,19 @@ def test_unknown_model_name() -> None:
 
 def test_official_configs_need_their_multiples() -> None:
     assert OFFICIAL["deblur_plus"].multiple == 8 and OFFICIAL["denoise_s"].multiple == 4
+
+
+def test_folded_repconv_gives_the_same_output() -> None:
+    from vsshiftnet.arch.fold import fold_repconv
+
+    net = tiny_net()
+    with torch.no_grad():  # make the RepConv branches matter
+        for name, p in net.named_parameters():
+            if "conv_1" in name or "conv_2" in name:
+                p.normal_(0, 0.2)
+    x = torch.rand(1, 3, 3, 16, 16)
+    nm = torch.full((1, 3, 1, 16, 16), 0.1)
+    folded = fold_repconv(net)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x, nm), net(x, nm), atol=1e-5, rtol=0)
+    assert sum(p.numel() for p in folded.parameters()) < sum(p.numel() for p in net.parameters())
