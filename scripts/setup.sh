@@ -61,7 +61,20 @@ ln -sfn "$venv" .venv
 
 say "installing vsshiftnet (editable) and its VapourSynth plugin"
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
-.venv/bin/python -c 'import vapoursynth as vs, vsshiftnet.vs.native as n; n.ensure_plugin(); print("shiftnet plugin:", vs.core.shiftnet.name if hasattr(vs.core.shiftnet, "name") else "loaded")' >&2
+# An editable install leaves the native bridge out of VapourSynth's plugin folder (it
+# would land in the source tree): build it and put it there so core.shiftnet autoloads.
+plugdir=$(.venv/bin/python -m vapoursynth get-plugin-dir)
+.venv/bin/python -c 'from vsshiftnet.vs.native import build_plugin; print(build_plugin())' \
+    | xargs -I{} cp {} "$plugdir/libshiftnet.so.tmp"
+mv "$plugdir/libshiftnet.so.tmp" "$plugdir/libshiftnet.so"
+# vspipe finds its Python through this per-user configuration file
+"$venv/bin/python" -m vapoursynth config >/dev/null  # by real path: vspipe resolves links
+.venv/bin/python - >&2 <<'PY'
+import vapoursynth as vs
+ok = hasattr(vs.core, "shiftnet")
+print(f"setup: core.shiftnet {'autoloads' if ok else 'MISSING'} from the plugin folder")
+raise SystemExit(0 if ok else 1)
+PY
 
 if [ "$demo" = 1 ]; then
     bash scripts/demo.sh

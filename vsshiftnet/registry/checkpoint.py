@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import zipfile
 from collections.abc import Mapping
 from functools import lru_cache
@@ -30,7 +31,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], ShiftNetConfig
             if "mmap" not in str(e):
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, pickle.UnpicklingError) as e:
         raise ModelError(f"checkpoint {path} cannot be read (truncated or not a torch file?): "
                          f"{e}") from e
     if not isinstance(obj, Mapping):

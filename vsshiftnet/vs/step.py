@@ -1,0 +1,71 @@
+"""The Python step behind `shiftnet.Run`: grid-aligned temporal windows, computed once each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..engine import Restorer, WindowCache, fetch_range, plan_window
+from .native import Frame
+
+log = logging.getLogger(__name__)
+
+
+def _rgb(frame: Frame) -> np.ndarray:
+    """(3, H, W) float32 copy of an RGBS frame."""
+    return np.stack([np.asarray(frame.plane(p)) for p in range(3)])
+
+
+class WindowStep:
+    """Frame n of the output is frame n of the restored window that covers it.
+
+    clips[0] is the RGBS input; clips[1], when present, the GRAYS noise map (sigma, 0-255).
+    Windows depend only on n's grid block (and the scene cuts inside the fetched frames), so
+    the output does not depend on which frame is requested first or by how many threads.
+    """
+
+    def __init__(self, restorer: Restorer, *, num_frames: int, length: int, length_pad: int,
+                 sc: bool, sigma: float | None, has_noise_map: bool, max_windows: int) -> None:
+        self.restorer = restorer
+        self.num_frames = num_frames
+        self.length = length
+        self.length_pad = length_pad
+        self.sc = sc
+        self.sigma = sigma
+        self.has_noise_map = has_noise_map
+        self.cache: WindowCache[np.ndarray] = WindowCache(max_windows)
+
+    def frames_needed(self, n: int) -> list[tuple[int, int]]:
+        r = fetch_range(n, self.num_frames, self.length, self.length_pad)
+        need = [(0, i) for i in r]
+        if self.has_noise_map:
+            need += [(1, i) for i in r]
+        return need
+
+    def process(self, n: int, frames: Sequence[Frame]) -> list[Any]:
+        r = fetch_range(n, self.num_frames, self.length, self.length_pad)
+        src = dict(zip(r, frames[:len(r)], strict=True))
+        noise = dict(zip(r, frames[len(r):], strict=True)) if self.has_noise_map else {}
+
+        def is_cut(i: int) -> bool:
+            # Frame i starts a scene if it says so, or if the frame before it says so.
+            if src[i].prop("_SceneChangePrev", 0):
+                return True
+            return i - 1 in src and bool(src[i - 1].prop("_SceneChangeNext", 0))
+
+        win = plan_window(n, self.num_frames, self.length, self.length_pad,
+                          is_cut if self.sc else None)
+
+        def compute() -> np.ndarray:
+            sigma: Any = self.sigma
+            if self.has_noise_map:
+                def sigma(i: int) -> np.ndarray:
+                    return np.asarray(noise[i].plane(0))[None]
+            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma)
+
+        restored = self.cache.get(win.key, compute)
+        out = restored[n - win.outputs.start]
+        return [out[0], out[1], out[2]]
