@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 IsCut = Callable[[int], bool]  # is_cut(i): frame i starts a new scene
 
+# Defaults shared by every adapter: 16 output frames per window, 4 context frames each side
+# (the network runs 1.5 times per frame in a sequential pass).
+DEFAULT_LENGTH = 16
+DEFAULT_LENGTH_PAD = 4
+
 
 @dataclass(frozen=True)
 class Window:

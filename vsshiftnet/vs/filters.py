@@ -11,6 +11,7 @@ from typing import Any
 
 import vapoursynth as vs
 
+from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
 from . import convert
 from .native import ensure_plugin, run_step
 
@@ -18,8 +19,6 @@ log = logging.getLogger(__name__)
 
 #: Output frames per temporal window and context frames on each side (network runs per
 #: output frame in a sequential pass: (length + 2 * length_pad) / length).
-DEFAULT_LENGTH = 16
-DEFAULT_LENGTH_PAD = 4
 MAX_SIGMA = 255.0
 
 ModelArg = Any  # str | os.PathLike | ShiftNet | None (torch is imported lazily)

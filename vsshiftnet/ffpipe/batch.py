@@ -1,0 +1,191 @@
+"""Restore every video in a folder, skipping those already done.
+
+Three ways to make the restored video, one way to encode it (ffpipe's: same codec choice,
+stream mapping and colour tags, written to a hidden temp file and renamed on success):
+  --via ffpipe  in this process, the model loaded once (default)
+  --via filter  ffmpeg | shiftnet_y4m filter | ffmpeg
+  --via vspipe  vspipe -c y4m SCRIPT.vpy - -a in=FILE [-a sigma=N] | ffmpeg
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from .cli import add_colour_args
+from .core import add_restore_args, build_restorer, restore_options
+from .pipeline import (
+    EncodeOptions,
+    Job,
+    PipelineError,
+    decoder_command,
+    encoder_command,
+    plan,
+    run,
+    temp_path,
+)
+from .probe import ProbeError, find_tool
+from .procs import FFmpegProcess, one_line
+
+log = logging.getLogger("vsshiftnet.ffpipe.batch")
+
+VIDEO_EXTS = (".mkv", ".mp4", ".mov", ".m4v", ".avi", ".webm", ".ts", ".m2ts", ".mts",
+              ".mpg", ".mpeg", ".wmv", ".flv", ".y4m")
+FILTER_SCRIPT = Path(__file__).resolve().parents[2] / "ffmpeg_filter" / "shiftnet_y4m.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("indir", type=Path)
+    p.add_argument("outdir", type=Path)
+    p.add_argument("--via", choices=("ffpipe", "filter", "vspipe"), default="ffpipe")
+    p.add_argument("--vpy", type=Path, help="VapourSynth script for --via vspipe; it gets "
+                   "the input path as the script argument 'in' (and 'sigma' when given)")
+    p.add_argument("--vpy-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra vspipe script argument, repeatable")
+    p.add_argument("--ext", default=".mkv", help="output container extension (default .mkv)")
+    p.add_argument("--recursive", action="store_true", help="descend into subfolders")
+    add_restore_args(p)
+    e = p.add_argument_group("encoding (as ffpipe)")
+    e.add_argument("-c:v", "--codec", dest="codec")
+    e.add_argument("--crf", type=float)
+    e.add_argument("--preset")
+    e.add_argument("--pix-fmt")
+    e.add_argument("-e", dest="extra", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--no-copy-audio", dest="copy_audio", action="store_false")
+    e.add_argument("--no-copy-subtitles", dest="copy_subtitles", action="store_false")
+    add_colour_args(p)
+    p.add_argument("--allow-vfr", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _inputs(indir: Path, recursive: bool) -> list[Path]:
+    files = indir.rglob("*") if recursive else indir.iterdir()
+    return sorted(f for f in files if f.is_file() and f.suffix.lower() in VIDEO_EXTS
+                  and not f.name.startswith("."))
+
+
+def _external(job: Job, args: argparse.Namespace) -> None:
+    """Produce y4m with the filter or vspipe and encode it with ffpipe's encoder command."""
+    p = plan(job)
+    tmp = temp_path(job.out)
+    procs: list[FFmpegProcess] = []
+    ok = False
+    try:
+        if args.via == "filter":
+            dec = FFmpegProcess("decoder ffmpeg", decoder_command(p, 0, None),
+                                stdout=subprocess.PIPE)
+            procs.append(dec)
+            s = job.restore
+            # The checkout's script when there is one, else the installed module.
+            entry = ([str(FILTER_SCRIPT)] if FILTER_SCRIPT.is_file()
+                     else ["-m", "vsshiftnet.ffpipe.filter"])
+            cmd = [sys.executable, *entry, "--task", s.task, "--device", s.device,
+                   "--length", str(s.length), "--length-pad", str(s.length_pad),
+                   "--tile", *map(str, s.tile), "--tile-pad", str(s.tile_pad),
+                   "--sc-threshold", str(s.sc_threshold), "--matrix", p.spec.matrix,
+                   "--range", "full" if p.spec.full_range else "limited",
+                   "--chroma-loc", p.spec.siting, "--no-progress"]
+            cmd += ["--sigma", str(s.sigma)] if s.sigma is not None else []
+            cmd += ["--model", s.model] if s.model else []
+            cmd += [] if s.sc else ["--no-sc"]
+            cmd += [] if s.fp16 is None else ["--fp16" if s.fp16 else "--no-fp16"]
+            producer = FFmpegProcess("y4m filter", cmd, stdin=dec.stdout.fileno(),
+                                     stdout=subprocess.PIPE)
+            dec.stdout.close()  # the filter owns the pipe now
+        else:
+            if args.vpy is None:
+                raise PipelineError("--via vspipe needs --vpy SCRIPT.vpy")
+            cmd = [find_tool("vspipe"), "-c", "y4m", str(args.vpy), "-", "-a", f"in={job.inp}"]
+            s = job.restore
+            if s.sigma is not None:
+                cmd += ["-a", f"sigma={s.sigma:g}"]
+            # Forward what examples/*.vpy accept; scene cuts and tiles stay the script's.
+            cmd += ["-a", f"device={s.device}", "-a", f"length={s.length}",
+                    "-a", f"length_pad={s.length_pad}"]
+            cmd += ["-a", f"model={s.model}"] if s.model else []
+            for kv in args.vpy_arg:
+                cmd += ["-a", kv]
+            producer = FFmpegProcess("vspipe", cmd, stdout=subprocess.PIPE)
+        procs.append(producer)
+        enc = FFmpegProcess("encoder ffmpeg", encoder_command(job, p, tmp),
+                            stdin=producer.stdout.fileno())
+        producer.stdout.close()
+        procs.append(enc)
+        for proc in reversed(procs):  # the encoder's error says least; report upstream first
+            proc.wait()
+        for proc in procs:
+            proc.check()
+        tmp.replace(job.out)
+        ok = True
+    finally:
+        if not ok:
+            for proc in procs:
+                proc.kill()
+            tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="batch: %(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        opts = restore_options(args)
+        extra = tuple(tuple(kv.split("=", 1)) for kv in args.extra)
+        if any(len(kv) != 2 for kv in extra):
+            raise ValueError("-e takes KEY=VALUE")
+    except ValueError as e:
+        sys.stderr.write(f"batch: error: {e}\n")
+        return 2
+    if not args.indir.is_dir():
+        sys.stderr.write(f"batch: error: {args.indir} is not a folder\n")
+        return 1
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
+                        pix_fmt=args.pix_fmt, extra=extra,  # type: ignore[arg-type]
+                        copy_audio=args.copy_audio, copy_subtitles=args.copy_subtitles)
+    restorer = None
+    failed: list[str] = []
+    files = _inputs(args.indir, args.recursive)
+    ext = args.ext if args.ext.startswith(".") else "." + args.ext
+    for i, src in enumerate(files, 1):
+        rel = src.relative_to(args.indir)
+        out = (args.outdir / rel).with_suffix(ext)
+        if out.exists():
+            log.info("[%d/%d] %s: done already, skipped", i, len(files), rel)
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.info("[%d/%d] %s -> %s", i, len(files), rel, out)
+        job = Job(inp=src, out=out, restore=opts, encode=enc, progress=args.progress,
+                  allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
+                  chroma_loc=args.chroma_loc)
+        try:
+            if args.via == "ffpipe":
+                if restorer is None:
+                    restorer = build_restorer(opts)
+                run(job, restorer)
+            else:
+                _external(dataclasses.replace(job, progress=False), args)
+        except KeyboardInterrupt:
+            sys.stderr.write("batch: error: interrupted\n")
+            return 130
+        except (PipelineError, ProbeError, ValueError, OSError, RuntimeError) as e:
+            log.error("%s: %s", rel, one_line(e))
+            failed.append(str(rel))
+    if failed:
+        sys.stderr.write(f"batch: error: {len(failed)} of {len(files)} failed: "
+                         f"{', '.join(failed)}\n")
+        return 1
+    log.info("%d file(s) processed", len(files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Command-line options of `python -m vsshiftnet.ffpipe`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .color import MATRICES, SITINGS
+from .core import add_restore_args, restore_options
+from .pipeline import DEFAULT_SEGMENT, EncodeOptions, Job
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.lstrip("-"), value
+
+
+def add_colour_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("colour (override what the input says)")
+    g.add_argument("--matrix", choices=sorted(MATRICES),
+                   help="YUV matrix (default: the input's tag; untagged: bt709 from 720 lines, "
+                   "else bt601)")
+    g.add_argument("--range", choices=("limited", "full"),
+                   help="YUV range (default: the input's tag, else limited)")
+    g.add_argument("--chroma-loc", choices=sorted(SITINGS),
+                   help="chroma siting (default: the input's tag)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m vsshiftnet.ffpipe",
+        description="Restore a video with Shift-Net and encode it, copying audio, subtitles, "
+                    "attachments, chapters, metadata and colour tags from IN.")
+    p.add_argument("input", type=Path, metavar="IN")
+    p.add_argument("output", type=Path, metavar="OUT")
+    add_restore_args(p)
+    e = p.add_argument_group("encoding")
+    e.add_argument("-c:v", "--codec", dest="codec",
+                   help="video encoder (default: libx264 when it takes the pixel format, "
+                   "else lossless ffv1)")
+    e.add_argument("--crf", type=float, help="quality (libx264/libx265 default 16)")
+    e.add_argument("--preset", help="encoder preset (libx264/libx265 default medium)")
+    e.add_argument("--pix-fmt", help="output pixel format (default: the input's)")
+    e.add_argument("-e", dest="extra", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="extra encoder option, repeatable "
+                   "(-e x264-params=aq-mode=3 -e g=48)")
+    e.add_argument("--no-copy-audio", dest="copy_audio", action="store_false")
+    e.add_argument("--no-copy-subtitles", dest="copy_subtitles", action="store_false")
+    add_colour_args(p)
+    r = p.add_argument_group("run")
+    r.add_argument("--start", type=int, default=0, help="first frame to restore (default 0)")
+    r.add_argument("--end", type=int, help="frame to stop before (default: the last)")
+    r.add_argument("-y", dest="overwrite", action="store_true", help="overwrite OUT")
+    r.add_argument("--no-progress", dest="progress", action="store_false")
+    r.add_argument("--resume", action="store_true",
+                   help="encode in segments kept next to OUT; rerun to continue after a "
+                   "crash or Ctrl-C")
+    r.add_argument("--segment", type=int, default=DEFAULT_SEGMENT,
+                   help=f"frames per --resume segment (default {DEFAULT_SEGMENT})")
+    r.add_argument("--allow-vfr", action="store_true",
+                   help="accept variable-frame-rate input, retimed to its nominal rate")
+    r.add_argument("--ffmpeg", help="ffmpeg executable (default: from PATH)")
+    r.add_argument("--ffprobe", help="ffprobe executable (default: from PATH)")
+    r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
+                        pix_fmt=args.pix_fmt, extra=tuple(args.extra),
+                        copy_audio=args.copy_audio, copy_subtitles=args.copy_subtitles)
+    return Job(inp=args.input, out=args.output, restore=restore_options(args), encode=enc,
+               start=args.start, end=args.end, overwrite=args.overwrite,
+               progress=args.progress, resume=args.resume, segment=args.segment,
+               allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
+               chroma_loc=args.chroma_loc, ffmpeg=args.ffmpeg, ffprobe=args.ffprobe)

@@ -1,0 +1,157 @@
+"""The streaming core shared by `python -m vsshiftnet.ffpipe` and the y4m filter:
+integer planes in, restored integer planes out, in order, in constant memory."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
+from .color import ColorSpec, PlaneFormat, YuvConverter
+
+log = logging.getLogger(__name__)
+
+# Same defaults as the VapourSynth plugin (vsshiftnet/vs/filters.py), so both front ends
+# give the same windows unless told otherwise.
+# Same metric and default as VapourSynth's misc.SCDetect: mean absolute luma difference
+# of consecutive frames, normalised to [0, 1].
+DEFAULT_SC_THRESHOLD = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreOptions:
+    """Everything that changes the restored pixels (and so belongs in a resume manifest)."""
+
+    task: str = "denoise"
+    sigma: float | None = None
+    model: str | None = None  # None: the task's default model card
+    device: str = "auto"
+    fp16: bool | None = None
+    length: int = DEFAULT_LENGTH
+    length_pad: int = DEFAULT_LENGTH_PAD
+    tile: tuple[int, int] = (0, 0)
+    tile_pad: int = 16
+    sc: bool = True
+    sc_threshold: float = DEFAULT_SC_THRESHOLD
+
+    def check(self) -> None:
+        if self.task not in ("denoise", "deblur"):
+            raise ValueError(f"unknown task {self.task!r}")
+        if self.task == "denoise" and self.sigma is None:
+            raise ValueError("denoising needs --sigma N (noise level, 0-255 scale); "
+                             "use --task deblur to deblur")
+        if self.task == "deblur" and self.sigma is not None:
+            raise ValueError("--sigma applies to denoising only; drop it or drop --task deblur")
+        if self.sigma is not None and not 0 <= self.sigma <= 255:
+            raise ValueError(f"--sigma {self.sigma} is outside 0..255")
+        if self.length < 1 or self.length_pad < 0:
+            raise ValueError("--length must be >= 1 and --length-pad >= 0")
+        if min(self.tile) < 0 or self.tile_pad < 0:
+            raise ValueError("--tile and --tile-pad must not be negative")
+        if not 0 < self.sc_threshold <= 1:
+            raise ValueError("--sc-threshold must be in (0, 1]")
+
+
+def add_restore_args(p: argparse.ArgumentParser) -> None:
+    """Restoration options, shared by ffpipe and the y4m filter (same names as the plugin)."""
+    g = p.add_argument_group("restoration")
+    g.add_argument("--sigma", type=float, help="denoise with this noise level (0-255 scale)")
+    g.add_argument("--task", choices=("denoise", "deblur"),
+                   help="denoise (implied by --sigma) or deblur")
+    g.add_argument("--model", help="model card name or checkpoint path (default: the task's "
+                   "default model)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+                   help="half precision (default: on CUDA only)")
+    g.add_argument("--length", type=int, default=DEFAULT_LENGTH,
+                   help=f"output frames per temporal window (default {DEFAULT_LENGTH})")
+    g.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD,
+                   help=f"context frames each side (default {DEFAULT_LENGTH_PAD})")
+    g.add_argument("--tile", type=int, nargs=2, metavar=("W", "H"), default=(0, 0),
+                   help="spatial tile size (default 0 0: whole frame)")
+    g.add_argument("--tile-pad", type=int, default=16, help="tile overlap (default 16)")
+    g.add_argument("--no-sc", dest="sc", action="store_false",
+                   help="ignore scene cuts (default: detect them and keep windows inside a scene)")
+    g.add_argument("--sc-threshold", type=float, default=DEFAULT_SC_THRESHOLD,
+                   help="scene-cut threshold on the mean luma difference (default 0.1)")
+
+
+def restore_options(ns: argparse.Namespace) -> RestoreOptions:
+    task = ns.task or "denoise"
+    opts = RestoreOptions(task=task, sigma=ns.sigma, model=ns.model, device=ns.device,
+                          fp16=ns.fp16, length=ns.length, length_pad=ns.length_pad,
+                          tile=tuple(ns.tile), tile_pad=ns.tile_pad, sc=ns.sc,
+                          sc_threshold=ns.sc_threshold)
+    opts.check()
+    return opts
+
+
+def build_restorer(opts: RestoreOptions) -> Restorer:
+    from .. import DEFAULT_MODEL, load_model  # the registry pulls in torch: import late
+
+    model = opts.model or DEFAULT_MODEL[opts.task]
+    net = load_model(model, task=opts.task)
+    return Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
+                    tile_pad=opts.tile_pad)
+
+
+def decode_span(start: int, end: int | None, length: int, length_pad: int
+                ) -> tuple[int, int | None]:
+    """Frames [first, stop) to decode so that the kept frames [start, end) see exactly the
+    windows of a whole-clip run: begin on the window grid at least one block before the
+    context reaches (so scene-cut flags there are known), end after the last block's context."""
+    blocks_back = -(-length_pad // length) + 1
+    first = max(0, (start // length - blocks_back) * length) if start > 0 else 0
+    stop = None if end is None else -(-end // length) * length + length_pad
+    return first, stop
+
+
+class FrameRestorer:
+    """Colour conversion + scene-cut detection + the engine's StreamRestorer.
+
+    The network gets RGB clamped to [0, 1]; only its change is added back to the unclamped
+    source RGB, so out-of-range source values (superwhites, chroma overshoot) survive.
+    """
+
+    def __init__(self, restorer: Restorer, fmt: PlaneFormat, spec: ColorSpec,
+                 opts: RestoreOptions) -> None:
+        self.conv = YuvConverter(fmt, spec)
+        self.stream = StreamRestorer(restorer, length=opts.length, length_pad=opts.length_pad,
+                                     sigma=opts.sigma if opts.task == "denoise" else None)
+        self._sc = opts.sc
+        self._threshold = opts.sc_threshold
+        self._peak = float((1 << fmt.bits) - 1)
+        self._prev_luma: np.ndarray | None = None
+        self._pending: deque[tuple[Sequence[np.ndarray], np.ndarray | None]] = deque()
+        self.cuts = 0
+
+    def _is_cut(self, luma: np.ndarray) -> bool:
+        # Every 4th pixel each way: plenty for a mean, 16x cheaper.
+        small = luma[::4, ::4].astype(np.float32)
+        prev, self._prev_luma = self._prev_luma, small
+        if prev is None:
+            return False
+        return float(np.abs(small - prev).mean()) / self._peak > self._threshold
+
+    def push(self, planes: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        rgb = self.conv.to_rgb(planes, clamp=False)
+        x = np.clip(rgb, 0.0, 1.0)
+        overshoot = rgb - x
+        self._pending.append((planes, overshoot if overshoot.any() else None))
+        cut = self._sc and self._is_cut(planes[0])
+        self.cuts += cut
+        return [self._back(y) for y in self.stream.push(x, scene_cut=cut)]
+
+    def finish(self) -> list[list[np.ndarray]]:
+        return [self._back(y) for y in self.stream.finish()]
+
+    def _back(self, y: np.ndarray) -> list[np.ndarray]:
+        planes, overshoot = self._pending.popleft()
+        if overshoot is not None:
+            y = y + overshoot
+        return self.conv.from_rgb(y, planes)

@@ -1,0 +1,571 @@
+"""decode (ffmpeg) -> y4m -> restore -> y4m -> encode (ffmpeg, muxing IN's other streams)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+import numpy as np
+
+from .color import ColorSpec, PlaneFormat, matrix_name
+from .core import FrameRestorer, RestoreOptions, build_restorer, decode_span
+from .probe import MediaInfo, ProbeError, count_frames, find_tool, probe
+from .procs import FFmpegProcess, PipelineError, Progress, encoder_pix_fmts, ffmpeg_version
+from .y4m import Y4MError, Y4MFormat, Y4MReader, Y4MWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CODEC = "libx264"
+FALLBACK_CODEC = "ffv1"  # lossless, takes every depth and subsampling we decode to
+DEFAULT_CRF = 16
+DEFAULT_PRESET = "medium"
+DEFAULT_SEGMENT = 240  # frames per --resume segment (rounded up to a multiple of --length)
+_MP4_LIKE = (".mp4", ".m4v", ".mov", ".3gp")
+_MKV_LIKE = (".mkv", ".mka", ".mks")
+_BITMAP_SUBS = ("hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+    codec: str | None = None  # None: libx264 when it takes the pixel format, else ffv1
+    crf: float | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None  # None: the source's (planar equivalent)
+    extra: tuple[tuple[str, str], ...] = ()
+    copy_audio: bool = True
+    copy_subtitles: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    inp: Path
+    out: Path
+    restore: RestoreOptions
+    encode: EncodeOptions = EncodeOptions()
+    start: int = 0
+    end: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+    resume: bool = False
+    segment: int = DEFAULT_SEGMENT
+    allow_vfr: bool = False
+    matrix: str | None = None
+    range: str | None = None  # "limited" | "full"
+    chroma_loc: str | None = None
+    ffmpeg: str | None = None
+    ffprobe: str | None = None
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What probing IN decided."""
+
+    info: MediaInfo
+    total: int  # frames in IN, counted by demuxing
+    start: int
+    end: int  # exclusive; clipped to total
+    decode_pix_fmt: str
+    out_pix_fmt: str
+    codec: str
+    codec_opts: dict[str, Any]
+    color_tags: dict[str, str]
+    spec: ColorSpec
+    ffmpeg: str
+    ffprobe: str
+
+
+class _Interrupted(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Interrupted()
+
+
+def temp_path(out: Path, tag: str = "part") -> Path:
+    """Hidden file next to OUT with OUT's extension, so ffmpeg picks the same muxer and the
+    rename at the end stays on one file system."""
+    return out.with_name(f".{out.stem}.shiftnet-{tag}{out.suffix}")
+
+
+def _colour_tags(info: MediaInfo) -> dict[str, str]:
+    v = info.video
+    tags = {"color_primaries": v.color_primaries, "color_trc": v.color_transfer,
+            "colorspace": v.color_space, "color_range": v.color_range,
+            "chroma_sample_location": v.chroma_location}
+    if v.layout.full_range_hint and not v.color_range:
+        tags["color_range"] = "pc"  # yuvj* sources: keep them full range when we drop the j
+    return {k: x for k, x in tags.items() if x}
+
+
+def color_spec(fmt: Y4MFormat | PlaneFormat, *, matrix: str | None, rng: str | None,
+               siting: str | None, tagged_matrix: str | None = None,
+               tagged_full: bool | None = None, y4m: Y4MFormat | None = None) -> ColorSpec:
+    """Explicit options win, then the file's tags, then what the y4m header says, then
+    defaults (matrix by height, limited range, MPEG-2 "left" siting)."""
+    height = fmt.height
+    m = matrix or matrix_name(tagged_matrix, height)
+    if rng is not None:
+        full = rng == "full"
+    elif tagged_full is not None:
+        full = tagged_full
+    elif y4m is not None and y4m.color_range is not None:
+        full = y4m.color_range == "full"
+    else:
+        full = False
+    site = siting or (y4m.siting if y4m is not None else None) or "left"
+    return ColorSpec(matrix=m, full_range=full, siting=site)
+
+
+def plane_format(fmt: Y4MFormat) -> PlaneFormat:
+    ssx, ssy = fmt.subsampling
+    return PlaneFormat(fmt.width, fmt.height, ssx, ssy, fmt.bits, fmt.gray)
+
+
+def _check_out(job: Job) -> None:
+    out = job.out
+    if not out.parent.is_dir():
+        raise PipelineError(f"output folder {out.parent} does not exist")
+    if out.exists() and job.inp.exists() and out.resolve() == job.inp.resolve():
+        raise PipelineError("OUT is the same file as IN")
+    if out.exists() and not job.overwrite:
+        raise PipelineError(f"{out} exists; pass -y to overwrite it")
+    if not out.suffix:
+        raise PipelineError(f"{out} has no extension; ffmpeg picks the container from it "
+                            "(.mkv, .mp4, ...)")
+    if not os.access(out.parent, os.W_OK):
+        raise PipelineError(f"output folder {out.parent} is not writable")
+
+
+def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str) -> tuple[str, dict[str, Any]]:
+    enc = job.encode
+    codec = enc.codec
+    if codec is None:
+        fmts = encoder_pix_fmts(ffmpeg_exe, DEFAULT_CODEC)
+        if fmts is None or out_pix_fmt in fmts:
+            codec = DEFAULT_CODEC
+        else:
+            log.warning("%s cannot encode %s; using lossless %s (pass -c:v to choose)",
+                        DEFAULT_CODEC, out_pix_fmt, FALLBACK_CODEC)
+            codec = FALLBACK_CODEC
+    elif codec != "copy":
+        fmts = encoder_pix_fmts(ffmpeg_exe, codec)
+        if fmts is not None and out_pix_fmt not in fmts:
+            raise PipelineError(f"encoder {codec} cannot encode {out_pix_fmt}; pass --pix-fmt "
+                                f"(it takes: {' '.join(fmts[:12])}) or another -c:v")
+    else:
+        raise PipelineError("-c:v copy makes no sense: the video is re-encoded after restoring")
+    opts: dict[str, Any] = {}
+    if codec in ("libx264", "libx265", "libx264rgb"):
+        opts["crf"] = DEFAULT_CRF if enc.crf is None else enc.crf
+        opts["preset"] = enc.preset or DEFAULT_PRESET
+    else:
+        if enc.crf is not None:
+            opts["crf"] = enc.crf
+        if enc.preset is not None:
+            opts["preset"] = enc.preset
+    if codec == "ffv1":
+        opts.setdefault("level", 3)
+    for key, value in enc.extra:
+        opts[key] = value
+    return codec, opts
+
+
+def plan(job: Job) -> _Plan:
+    ffmpeg_exe = find_tool("ffmpeg", job.ffmpeg)
+    ffprobe_exe = find_tool("ffprobe", job.ffprobe)
+    if not job.inp.exists():
+        raise PipelineError(f"{job.inp}: no such file")
+    _check_out(job)
+    info = probe(job.inp, ffprobe_exe)
+    v = info.video
+    counted = count_frames(info, ffprobe_exe)
+    total = counted.frames
+    # Retiming to the nominal rate moves the last frame by `drift`; over 2 frames is VFR.
+    vfr = abs(counted.drift) > 2.0 / float(v.fps) or (
+        v.avg_fps is not None and abs(float(v.avg_fps) / float(v.fps) - 1.0) > 0.01)
+    if vfr and not job.allow_vfr:
+        raise PipelineError(
+            f"{job.inp} looks variable-frame-rate (nominal {v.fps} fps, timestamps stray "
+            f"{counted.drift:+.2f} s from it); the output would be retimed to a constant rate: "
+            "pass --allow-vfr to accept that, or convert to constant rate first"
+        )
+    if vfr:
+        log.warning("variable frame rate input: output frames are retimed to a constant %s "
+                    "fps (audio is copied as it is and may drift)", v.fps)
+    if v.layout.drops_alpha:
+        log.warning("%s has an alpha plane; it is dropped", v.pix_fmt)
+    if total < 1:
+        raise PipelineError(f"{job.inp}: the video stream has no frames")
+    end = total if job.end is None else min(job.end, total)
+    if job.start < 0 or job.start >= end:
+        raise PipelineError(f"frame range --start {job.start} --end {job.end} is empty "
+                            f"(the video has {total} frames)")
+    if job.resume and job.segment < 1:
+        raise PipelineError("--segment must be at least 1")
+    decode_pix_fmt = v.layout.y4m_pix_fmt
+    if v.pix_fmt.startswith("yuvj"):
+        decode_pix_fmt = v.pix_fmt  # y4m takes yuvj*; converting would squash the range
+    out_pix_fmt = job.encode.pix_fmt or v.layout.y4m_pix_fmt
+    codec, codec_opts = _choose_codec(job, ffmpeg_exe, out_pix_fmt)
+    # Untagged siting: what ffmpeg's y4m muxer will announce (C420jpeg for 8-bit 4:2:0),
+    # so this and the y4m filter on the same stream agree.
+    lay = v.layout
+    default_site = "center" if (lay.ssx, lay.ssy, lay.bits) == (1, 1, 8) else "left"
+    spec = color_spec(PlaneFormat(v.width, v.height), matrix=job.matrix, rng=job.range,
+                      siting=job.chroma_loc or v.chroma_location or default_site,
+                      tagged_matrix=v.color_space,
+                      tagged_full=v.full_range if (v.color_range or v.layout.full_range_hint)
+                      else None)
+    return _Plan(info=info, total=total, start=job.start, end=end,
+                 decode_pix_fmt=decode_pix_fmt, out_pix_fmt=out_pix_fmt, codec=codec,
+                 codec_opts=codec_opts, color_tags=_colour_tags(info), spec=spec,
+                 ffmpeg=ffmpeg_exe, ffprobe=ffprobe_exe)
+
+
+def decoder_command(p: _Plan, first: int, stop: int | None) -> list[str]:
+    stream = ffmpeg.input(str(p.info.path))[str(p.info.video.index)]
+    if first > 0 or stop is not None:
+        kw: dict[str, int] = {"start_frame": first}
+        if stop is not None:
+            kw["end_frame"] = stop
+        stream = stream.filter("trim", **kw)
+    # Every decoded frame exactly once: no duplicating or dropping to hit a rate.
+    sync = ({"fps_mode": "passthrough"} if ffmpeg_version(p.ffmpeg) >= (5, 1)
+            else {"vsync": "passthrough"})
+    out = ffmpeg.output(stream, "pipe:", format="yuv4mpegpipe", pix_fmt=p.decode_pix_fmt,
+                        strict=-1, **sync)
+    return out.global_args("-nostdin", "-hide_banner", "-nostats", "-v", "error").compile(
+        cmd=p.ffmpeg)
+
+
+def _mux_maps(job: Job, p: _Plan, src: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Streams of IN to copy beside the restored video, and their codec options."""
+    ext = job.out.suffix.lower()
+    maps: list[Any] = []
+    opts: dict[str, Any] = {}
+    if job.encode.copy_audio:
+        for s in p.info.streams_of("audio"):
+            maps.append(src[str(s["index"])])
+        opts["c:a"] = "copy"
+    if job.encode.copy_subtitles:
+        for s in p.info.streams_of("subtitle"):
+            if ext in _MP4_LIKE and s.get("codec_name") in _BITMAP_SUBS:
+                log.warning("dropping bitmap subtitle stream %d: %s cannot hold it", s["index"],
+                            ext)
+                continue
+            maps.append(src[str(s["index"])])
+        opts["c:s"] = "mov_text" if ext in _MP4_LIKE else "copy"
+    attachments = p.info.streams_of("attachment")
+    if attachments and ext in _MKV_LIKE:
+        for s in attachments:
+            maps.append(src[str(s["index"])])
+        opts["c:t"] = "copy"
+    elif attachments:
+        log.warning("dropping %d attachment(s): only Matroska outputs hold them",
+                    len(attachments))
+    return maps, opts
+
+
+def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
+                    mux: bool = True, concat_list: Path | None = None) -> list[str]:
+    """video="pipe": encode y4m from stdin; video="concat": stream-copy the segments listed
+    in concat_list. mux=True adds IN's audio, subtitles, attachments, chapters, metadata."""
+    if video == "pipe":
+        vin = ffmpeg.input("pipe:", format="yuv4mpegpipe")
+        vopts: dict[str, Any] = {"c:v": p.codec, "pix_fmt": p.out_pix_fmt, **p.codec_opts}
+    else:
+        vin = ffmpeg.input(str(concat_list), format="concat", safe=0)
+        vopts = {"c:v": "copy"}
+    streams: list[Any] = [vin["v:0"]]
+    opts: dict[str, Any] = {**vopts, **p.color_tags}
+    if mux:
+        fps = p.info.video.fps
+        seek: dict[str, Any] = {}
+        if p.start > 0:
+            seek["ss"] = f"{float(p.start / fps):.6f}"
+        if p.start > 0 or p.end < p.total:
+            seek["t"] = f"{float((p.end - p.start) / fps):.6f}"
+        src = ffmpeg.input(str(p.info.path), **seek)
+        maps, mopts = _mux_maps(job, p, src)
+        streams += maps
+        opts.update(mopts)
+        opts["map_metadata"] = 1
+        opts["map_chapters"] = 1
+        opts["map_metadata:s:v:0"] = f"1:s:{p.info.video.index}"
+    else:
+        opts["map_metadata"] = -1
+    cmd = ffmpeg.output(*streams, str(out), **opts).global_args(
+        "-nostdin", "-hide_banner", "-nostats", "-v", "error").overwrite_output()
+    args = cmd.compile(cmd=p.ffmpeg)
+    if mux and len(streams) == 1:
+        # ffmpeg-python leaves out inputs that no -map uses, but IN is still needed as
+        # input 1 for -map_metadata/-map_chapters: put it back after the video input.
+        at = args.index("-map")
+        args[at:at] = [*(x for k, v in seek.items() for x in (f"-{k}", v)), "-i",
+                       str(p.info.path)]
+    return args
+
+
+def _frames(dec: FFmpegProcess) -> tuple[Y4MFormat, Iterator[list[np.ndarray]]]:
+    try:
+        reader = Y4MReader(dec.stdout)
+    except Y4MError as e:
+        rc = dec.wait()
+        detail = dec.tail() if rc else str(e)
+        raise PipelineError(f"decoding failed: {detail}") from None
+    return reader.format, iter(reader)
+
+
+def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | None,
+                    sink: Callable[[int, list[np.ndarray], Y4MFormat], None],
+                    progress: Progress, procs: list[FFmpegProcess]) -> int:
+    """Decode [first, stop), restore, hand frames with index in [p.start, p.end) to sink.
+    Returns the number of frames handed over."""
+    dec = FFmpegProcess("decoder ffmpeg", decoder_command(p, first, stop),
+                        stdout=subprocess.PIPE)
+    procs.append(dec)
+    fmt, frames = _frames(dec)
+    core = FrameRestorer(restorer, plane_format(fmt), p.spec, job.restore)
+    index = first
+    handed = 0
+
+    def emit(outs: list[list[np.ndarray]]) -> None:
+        nonlocal index, handed
+        for planes in outs:
+            if p.start <= index < p.end:
+                sink(index, planes, fmt)
+                handed += 1
+                progress.update()
+            index += 1
+
+    try:
+        for planes in frames:
+            emit(core.push(planes))
+        emit(core.finish())
+    except Y4MError as e:
+        raise PipelineError(f"bad frame from the decoder: {e}") from None
+    dec.check()
+    if index == first:
+        raise PipelineError(f"{job.inp}: the decoder produced no frames")
+    if core.cuts:
+        log.info("%d scene cut(s) detected", core.cuts)
+    return handed
+
+
+def _write(enc: FFmpegProcess, writer: Y4MWriter, planes: list[np.ndarray]) -> None:
+    try:
+        writer.write_frame(planes)
+    except (BrokenPipeError, OSError):
+        rc = enc.wait()
+        raise PipelineError(f"{enc.role} stopped early (exit {rc}): {enc.tail()}") from None
+
+
+def _close_encoder(enc: FFmpegProcess) -> None:
+    try:
+        enc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    enc.check()
+
+
+def _run_single(job: Job, p: _Plan, restorer: Any, procs: list[FFmpegProcess],
+                progress: Progress, temps: list[Path]) -> None:
+    tmp = temp_path(job.out)
+    temps.append(tmp)
+    first, stop = decode_span(p.start, None if p.end >= p.total else p.end,
+                              job.restore.length, job.restore.length_pad)
+    enc = FFmpegProcess("encoder ffmpeg", encoder_command(job, p, tmp), stdin=subprocess.PIPE)
+    procs.append(enc)
+    state: dict[str, Y4MWriter] = {}
+
+    def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
+        if "w" not in state:
+            state["w"] = Y4MWriter(enc.stdin, fmt)
+        _write(enc, state["w"], planes)
+
+    _restore_stream(job, p, restorer, first, stop, sink, progress, procs)
+    _close_encoder(enc)
+    os.replace(tmp, job.out)
+
+
+# ---------------------------------------------------------------- --resume
+
+
+def _identity(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _manifest_key(job: Job, p: _Plan, restorer: Any) -> dict[str, Any]:
+    restore = dataclasses.asdict(job.restore)
+    restore["tile"] = list(job.restore.tile)
+    if job.restore.model and Path(job.restore.model).is_file():
+        restore["model_file"] = _identity(Path(job.restore.model))
+    backend = getattr(restorer, "backend", None)
+    restore["backend"] = repr(backend)
+    # CPU float sums depend on the thread count: a different count is a different result.
+    import torch
+
+    restore["threads"] = torch.get_num_threads()
+    return {
+        "version": 1,
+        "input": _identity(job.inp),
+        "restore": restore,
+        "colour": dataclasses.asdict(p.spec),
+        "encode": {"codec": p.codec, "opts": {k: str(v) for k, v in p.codec_opts.items()},
+                   "pix_fmt": p.out_pix_fmt, "tags": p.color_tags},
+        "range": [p.start, p.end],
+        "segment": job.segment,
+        "ffmpeg": list(ffmpeg_version(p.ffmpeg)),
+    }
+
+
+def work_dir(out: Path) -> Path:
+    return out.with_name(f".{out.name}.shiftnet-work")
+
+
+def _save_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _seg_of(seg: int, index: int) -> int:
+    """Segments sit on the global frame grid, so reruns cut at the same frames."""
+    return index // seg
+
+
+def _run_resumable(job: Job, p: _Plan, restorer: Any, procs: list[FFmpegProcess],
+                   progress: Progress, temps: list[Path]) -> None:
+    seg = -(-job.segment // job.restore.length) * job.restore.length  # window-aligned
+    work = work_dir(job.out)
+    mpath = work / "manifest.json"
+    key = _manifest_key(job, p, restorer)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    manifest: dict[str, Any] = {"key": key, "digest": digest, "done": {}, "complete": False}
+    if mpath.is_file():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("digest") == digest and old.get("key") == key:
+            manifest = old
+        else:
+            log.warning("%s was made from another input or other settings; starting over",
+                        work)
+            shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(exist_ok=True)
+    _save_manifest(mpath, manifest)
+    done: dict[str, int] = manifest["done"]
+    first_seg = _seg_of(seg, p.start)
+    resume_seg = first_seg
+    while str(resume_seg) in done and (work / f"seg{resume_seg:06d}.mkv").is_file():
+        resume_seg += 1
+    for k in [k for k in done if int(k) >= resume_seg]:
+        del done[k]
+    progress.done = sum(done.values())
+    if not manifest["complete"]:
+        if resume_seg > first_seg:
+            log.info("resuming at frame %d (%d segment(s) already done)", resume_seg * seg,
+                     resume_seg - first_seg)
+        seg_start = max(p.start, resume_seg * seg)
+        first, stop = decode_span(seg_start, None if p.end >= p.total else p.end,
+                                  job.restore.length, job.restore.length_pad)
+        state: dict[str, Any] = {"k": None}
+        sub = dataclasses.replace(p, start=seg_start)
+
+        def close_segment() -> None:
+            k, enc = state["k"], state["enc"]
+            _close_encoder(enc)
+            os.replace(state["part"], work / f"seg{k:06d}.mkv")
+            done[str(k)] = state["n"]
+            _save_manifest(mpath, manifest)
+
+        def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
+            k = _seg_of(seg, index)
+            if state["k"] != k:
+                if state["k"] is not None:
+                    close_segment()
+                # The pid keeps an orphaned encoder of a killed run off this run's file.
+                part = work / f"seg{k:06d}.{os.getpid()}.part.mkv"
+                enc = FFmpegProcess(f"encoder ffmpeg (segment {k})",
+                                    encoder_command(job, p, part, mux=False),
+                                    stdin=subprocess.PIPE)
+                procs.append(enc)
+                temps.append(part)
+                state.update(k=k, enc=enc, n=0, part=part, w=Y4MWriter(enc.stdin, fmt))
+            _write(state["enc"], state["w"], planes)
+            state["n"] += 1
+
+        _restore_stream(job, sub, restorer, first, stop, sink, progress, procs)
+        if state["k"] is not None:
+            close_segment()
+        manifest["complete"] = True
+        _save_manifest(mpath, manifest)
+    # Concatenate the segments and add IN's other streams.
+    listing = work / "concat.txt"
+    names = [f"seg{int(k):06d}.mkv" for k in sorted(done, key=int)]
+    listing.write_text("".join(f"file '{n}'\n" for n in names))
+    tmp = temp_path(job.out)
+    temps.append(tmp)
+    mux = FFmpegProcess("muxing ffmpeg", encoder_command(job, p, tmp, video="concat",
+                                                         concat_list=listing))
+    procs.append(mux)
+    mux.check()
+    os.replace(tmp, job.out)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run(job: Job, restorer: Any = None) -> None:
+    """Restore job.inp into job.out; raise PipelineError with a one-line reason on failure,
+    after stopping every ffmpeg it started and removing its temporary output."""
+    job.restore.check()
+    p = plan(job)
+    if restorer is None:
+        try:
+            restorer = build_restorer(job.restore)
+        except (ValueError, OSError, RuntimeError) as e:
+            raise PipelineError(f"cannot load the model: {e}") from None
+    procs: list[FFmpegProcess] = []
+    temps: list[Path] = []
+    progress = Progress(p.end - p.start, enabled=job.progress)
+    ok = False
+    try:
+        if job.resume:
+            _run_resumable(job, p, restorer, procs, progress, temps)
+        else:
+            _run_single(job, p, restorer, procs, progress, temps)
+        ok = True
+    except ProbeError as e:
+        raise PipelineError(str(e)) from None
+    except MemoryError:
+        raise PipelineError("out of memory (try --tile 512 512 or a smaller --length)") from None
+    finally:
+        progress.close()
+        if not ok:
+            for proc in procs:
+                proc.kill()
+            for t in temps:
+                t.unlink(missing_ok=True)
+    if progress.done != p.end - p.start:
+        log.warning("wrote %d frames; ffprobe counted %d", progress.done, p.end - p.start)
+
+
+def install_sigterm() -> Any:
+    """Turn SIGTERM into an exception so cleanup runs as it does for Ctrl-C; returns the
+    previous handler."""
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+Interrupted = _Interrupted
