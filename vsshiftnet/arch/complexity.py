@@ -18,7 +18,8 @@ def count_params(net: nn.Module, *, used_only: bool = True) -> int:
                 for k in range(cfg.unets + 1, cfg.unets_registered + 1)]
         if cfg.task == "deblur":
             dead.append("lrelu")
-        skip = {id(p) for name in dead for p in getattr(net, name).parameters()}
+        skip = {id(p) for name in dead if hasattr(net, name)
+                for p in getattr(net, name).parameters()}
     return sum(p.numel() for p in net.parameters() if id(p) not in skip)
 
 
