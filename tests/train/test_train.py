@@ -1,0 +1,86 @@
+"""Training loop: a few steps, bit-exact resume, export and evaluation metrics."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsshiftnet.eval.ffdnet import FFDNet
+from vsshiftnet.eval.metrics import psnr, ssim, temporal
+from vsshiftnet.registry.cards import read_card
+from vsshiftnet.train.__main__ import main as train_main
+from vsshiftnet.train.export import export, sha256_file
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["params"]
+
+
+@pytest.mark.parametrize(("task", "loss", "frames"),
+                         [("denoise", "l1", "all"), ("deblur", "charbonnier", "interior")])
+def test_three_steps(media: Path, tiny_toml, tmp_path: Path, task: str, loss: str,
+                     frames: str) -> None:
+    out = tmp_path / "run"
+    assert train_main(["--config", str(tiny_toml(task, 3, loss, frames)), "--out", str(out)]) == 0
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)  # load_model's way
+    assert ck["step"] == 3 and (out / "final.pt").exists() and (out / "best.pt").exists()
+    recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("val" in r for r in recs) and any("loss" in r for r in recs)
+    assert (out / "val.csv").read_text().startswith("step,")
+
+
+def test_resume_is_bit_exact(media: Path, tiny_toml, tmp_path: Path) -> None:
+    cfg = str(tiny_toml("denoise", 4))
+    train_main(["--config", cfg, "--out", str(tmp_path / "a")])
+    train_main(["--config", cfg, "--out", str(tmp_path / "b"), "--stop-at", "2"])
+    assert torch.load(tmp_path / "b/last.pt", weights_only=False)["step"] == 2
+    # media fetched between the runs must not change what the resumed run samples
+    manifest = json.loads((media / "manifest.json").read_text())
+    np.save(media / "clips/delta.npy", np.zeros((12, 40, 48, 3), np.uint8))
+    manifest["clips"]["delta"] = {**manifest["clips"]["alpha"], "name": "delta"}
+    (media / "manifest.json").write_text(json.dumps(manifest))
+    train_main(["--resume", str(tmp_path / "b/last.pt")])
+    a, b = _params(tmp_path / "a/last.pt"), _params(tmp_path / "b/last.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_export_card(media: Path, tiny_toml, tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    train_main(["--config", str(tiny_toml("denoise", 2)), "--out", str(tmp_path / "r")])
+    weights, card_path = export(tmp_path / "r/last.pt", "tiny-denoise", tmp_path / "models")
+    card = tomllib.loads(card_path.read_text())
+    assert card["sha256"] == sha256_file(weights)
+    assert card["weights"] == weights.name and card["task"] == "denoise"
+    assert card["training"]["steps"] == 2
+    rc = read_card(card_path)
+    assert rc.config.c0 == 4
+    monkeypatch.setenv("VSSHIFTNET_MODELS", str(tmp_path / "models"))
+    from vsshiftnet import load_model
+
+    net = load_model("tiny-denoise")
+    ref = _params(tmp_path / "r/last.pt")
+    assert all(torch.equal(net.state_dict()[k], ref[k]) for k in ref)
+
+
+def test_metrics() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 3, 32, 32)).astype(np.float32)
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert psnr(a, a + 0.1) == pytest.approx(20.0, abs=1e-3)
+    t = temporal(a, a)
+    assert t["flicker"] == 0 and t["tmad"] == pytest.approx(t["tmad_gt"])
+
+
+def test_ffdnet_layout() -> None:
+    shapes = {k: tuple(v.shape) for k, v in FFDNet().state_dict().items()}
+    assert shapes["model.0.weight"] == (96, 13, 3, 3)
+    assert shapes["model.22.weight"] == (12, 96, 3, 3)
+    assert len(shapes) == 24
+    out = FFDNet()(torch.rand(1, 3, 15, 17), 0.1)
+    assert out.shape == (1, 3, 15, 17)

@@ -1,0 +1,57 @@
+"""Quality metrics on float RGB clips (T, 3, H, W) in [0, 1]."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def psnr(out: np.ndarray, ref: np.ndarray) -> float:
+    """PSNR in dB over the whole clip (peak 1.0; out is clamped to [0, 1] by the caller)."""
+    mse = float(np.mean((out.astype(np.float64) - ref.astype(np.float64)) ** 2))
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(x * x) / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def ssim(out: np.ndarray, ref: np.ndarray) -> float:
+    """Standard SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03,
+    data range 1, 'valid' window positions), computed on each RGB channel of each frame
+    separately and averaged. Not the original Shift-Net code's 3-D colour-mixing variant.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(out, np.float64)).reshape(-1, 1, *out.shape[-2:])
+    y = torch.from_numpy(np.ascontiguousarray(ref, np.float64)).reshape(-1, 1, *ref.shape[-2:])
+    g = _gauss()
+    wy, wx = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
+
+    def filt(z: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(z, wy), wx)
+
+    mx, my = filt(x), filt(y)
+    sxx = filt(x * x) - mx * mx
+    syy = filt(y * y) - my * my
+    sxy = filt(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def temporal(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Temporal consistency on the 0-255 scale.
+
+    tmad: mean |out[t+1] - out[t]|; tmad_gt: the same for the ground truth (a method that
+    flickers has tmad > tmad_gt); flicker: mean |(out[t+1]-out[t]) - (gt[t+1]-gt[t])|.
+    """
+    if len(out) < 2:
+        return {"tmad": 0.0, "tmad_gt": 0.0, "flicker": 0.0}
+    do = np.diff(out.astype(np.float64), axis=0)
+    dg = np.diff(ref.astype(np.float64), axis=0)
+    return {"tmad": float(np.abs(do).mean() * 255), "tmad_gt": float(np.abs(dg).mean() * 255),
+            "flicker": float(np.abs(do - dg).mean() * 255)}

@@ -1,0 +1,1 @@
+"""Training: `python -m vsshiftnet.train`, export with `python -m vsshiftnet.train.export`."""

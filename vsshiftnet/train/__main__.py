@@ -1,0 +1,54 @@
+"""python -m vsshiftnet.train --config configs/train/X.toml [--resume CKPT] [--out DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tomllib
+from pathlib import Path
+
+import torch
+
+from vsshiftnet.train.config import TrainConfig
+from vsshiftnet.train.loop import Trainer, with_overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vsshiftnet.train",
+                                 description="Train a Shift-Net model on CPU (or any device).")
+    ap.add_argument("--config", help="training TOML (default: the one stored in --resume)")
+    ap.add_argument("--resume", type=Path, help="checkpoint to continue from (last.pt)")
+    ap.add_argument("--out", type=Path, help="output directory (default runs/<config name>)")
+    ap.add_argument("--steps", type=int, help="total steps (changes the cosine schedule)")
+    ap.add_argument("--stop-at", type=int, help="stop after this step, keeping the schedule")
+    ap.add_argument("--threads", type=int, help="torch threads (default from the config)")
+    ap.add_argument("--data", action="append", metavar="DIR",
+                    help="train on the videos in DIR instead of the fetched clips (repeatable)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if not (args.config or args.resume):
+        ap.error("need --config or --resume")
+    stored = None
+    if args.resume:
+        stored = torch.load(args.resume, map_location="cpu", weights_only=False)["train_config"]
+    if args.config:
+        raw = tomllib.loads(Path(args.config).read_text())
+        if stored:  # keep the run's pinned sources, whatever the cache holds now
+            for k in ("train_clips", "photos"):
+                if k in stored.get("data", {}):
+                    raw.setdefault("data", {})[k] = stored["data"][k]
+        cfg = TrainConfig.from_dict(raw)
+        name = Path(args.config).stem
+    else:
+        cfg = TrainConfig.from_dict(stored)
+        name = args.resume.parent.name
+    cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data)
+    out = args.out or (args.resume.parent if args.resume else Path("runs") / name)
+    Trainer(cfg, out, resume=args.resume).run(stop_at=args.stop_at)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

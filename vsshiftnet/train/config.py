@@ -1,0 +1,76 @@
+"""Training configuration: a TOML file with [model], [data], [degrade] and [optim] tables."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vsshiftnet.arch import ShiftNetConfig
+from vsshiftnet.data.dataset import DataConfig
+from vsshiftnet.data.degrade import DegradeConfig
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adamw"  # "adam" | "adamw"
+    lr: float = 4e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    eta_min: float = 1e-7  # cosine schedule floor
+    warmup: int = 0  # linear warm-up steps
+    clip_grad: float = 0.01  # gradient-norm clipping as the original recipe (0 = off)
+    loss: str = "charbonnier"  # "l1" | "charbonnier"
+    charbonnier_eps: float = 1e-3
+    loss_frames: str = "all"  # "all" | "interior" (drop `interior_margin` frames each end)
+    interior_margin: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> OptimConfig:
+        d = dict(d or {})
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ShiftNetConfig
+    data: DataConfig = field(default_factory=DataConfig)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    steps: int = 100_000
+    threads: int = 1
+    channels_last: bool = False
+    val_every: int = 1000
+    ckpt_every: int = 1000  # steps; a checkpoint is also written every ckpt_minutes
+    ckpt_minutes: float = 5.0
+    log_every: int = 50
+    raw: dict[str, Any] = field(default_factory=dict)  # the TOML as read, for the checkpoint
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        model = ShiftNetConfig.from_dict(d["model"])
+        top = {k: v for k, v in d.items() if k not in ("model", "data", "degrade", "optim")}
+        known = {"seed", "steps", "threads", "channels_last", "val_every", "ckpt_every",
+                 "ckpt_minutes", "log_every", "name", "description"}
+        unknown = sorted(set(top) - known)
+        if unknown:
+            raise ValueError(f"train config: unknown keys {unknown}")
+        top.pop("name", None)
+        top.pop("description", None)
+        return cls(model=model, data=DataConfig.from_dict(d.get("data")),
+                   degrade=DegradeConfig.from_dict(model.task, d.get("degrade")),
+                   optim=OptimConfig.from_dict(d.get("optim")), raw=d, **top)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(tomllib.loads(Path(path).read_text()))
+
+    def summary(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("raw")
+        d["model"] = self.model.to_dict()
+        return d
