@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 PLUGIN = "vapoursynth.plugins.libshiftnet"
@@ -56,6 +56,11 @@ class BuildPlugin(build_ext):
 
 
 setup(
+    # The shipped weights and model cards live in the top-level models/ folder and are
+    # installed as vsshiftnet/_models, where the registry looks for them.
+    packages=[*find_packages(include=["vsshiftnet", "vsshiftnet.*"]), "vsshiftnet._models"],
+    package_dir={"vsshiftnet._models": "models"},
+    package_data={"vsshiftnet._models": ["*.toml", "*.pth"]},
     ext_modules=[
         Extension(
             PLUGIN,

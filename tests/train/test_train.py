@@ -12,9 +12,9 @@ import torch
 
 from vsshiftnet.eval.ffdnet import FFDNet
 from vsshiftnet.eval.metrics import psnr, ssim, temporal
-from vsshiftnet.registry.cards import read_card
+from vsshiftnet.registry.cards import read_card, sha256_of
 from vsshiftnet.train.__main__ import main as train_main
-from vsshiftnet.train.export import export, sha256_file
+from vsshiftnet.train.export import export
 
 
 def _params(path: Path) -> dict[str, torch.Tensor]:
@@ -55,7 +55,7 @@ def test_export_card(media: Path, tiny_toml, tmp_path: Path,
     train_main(["--config", str(tiny_toml("denoise", 2)), "--out", str(tmp_path / "r")])
     weights, card_path = export(tmp_path / "r/last.pt", "tiny-denoise", tmp_path / "models")
     card = tomllib.loads(card_path.read_text())
-    assert card["sha256"] == sha256_file(weights)
+    assert card["sha256"] == sha256_of(weights)
     assert card["weights"] == weights.name and card["task"] == "denoise"
     assert card["training"]["steps"] == 2
     rc = read_card(card_path)

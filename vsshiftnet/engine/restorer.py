@@ -21,6 +21,28 @@ log = logging.getLogger(__name__)
 Sigma = float | np.ndarray | None  # 0-255 scale; an array is (T, 1, H, W)
 
 
+class RunStats:
+    """Process-wide totals of network work, read by the benchmarks of every adapter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.forward_seconds = 0.0  # time inside the network
+        self.input_frames = 0  # frames fed to the network (context included)
+        self.output_frames = 0  # frames it returned
+
+    def add(self, seconds: float, inputs: int, outputs: int) -> None:
+        with self._lock:
+            self.forward_seconds += seconds
+            self.input_frames += inputs
+            self.output_frames += outputs
+
+
+STATS = RunStats()
+
+
 class Restorer:
     """Restores frames with one network. Thread-safe: calls are serialised, because one
     inference already uses every core (CPU) or the whole device (CUDA)."""
@@ -35,8 +57,6 @@ class Restorer:
         self.tile = tile
         self.tile_pad = tile_pad
         self._lock = threading.Lock()
-        self.forward_seconds = 0.0  # time spent inside the network (for benchmarks)
-        self.forward_frames = 0
         log.info("shiftnet: %s model on %s", net.task, self.backend)
 
     def run(self, frames: np.ndarray, sigma: Sigma = None,
@@ -68,8 +88,7 @@ class Restorer:
                 wt = tiling.weights(tl, h, w, self.tile_pad)
                 out[:, :, ys, xs] += part * wt
                 acc[ys, xs] += wt
-            self.forward_seconds += time.perf_counter() - t0
-            self.forward_frames += t
+            STATS.add(time.perf_counter() - t0, t, n_out)
         out /= acc
         return np.clip(out, 0.0, 1.0, out=out)
 

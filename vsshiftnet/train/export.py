@@ -10,7 +10,6 @@ float32 file would exceed --max-mb) and NAME.toml (name, task, weights, sha256, 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import math
 import os
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from vsshiftnet.arch import ShiftNetConfig
+from vsshiftnet.registry.cards import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,6 @@ def toml_dumps(d: dict[str, Any], prefix: str = "") -> str:
     return "\n".join(line for line in lines if line is not None).strip("\n") + "\n"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_write_bytes(path: Path, write: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
@@ -85,7 +77,7 @@ def export(ckpt: Path, name: str, out: Path, *, max_mb: float = 5.0,
         "name": name,
         "task": cfg.task,
         "weights": weights.name,
-        "sha256": sha256_file(weights),
+        "sha256": sha256_of(weights),
         "dtype": dtype,
         "description": description or f"CPU-sized Shift-Net for {cfg.task}, trained by vsshiftnet",
         "arch": cfg.to_dict(),
