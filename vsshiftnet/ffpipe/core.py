@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -127,7 +126,6 @@ class FrameRestorer:
         self._threshold = opts.sc_threshold
         self._peak = float((1 << fmt.bits) - 1)
         self._prev_luma: np.ndarray | None = None
-        self._pending: deque[tuple[Sequence[np.ndarray], np.ndarray | None]] = deque()
         self.cuts = 0
 
     def _is_cut(self, luma: np.ndarray) -> bool:
@@ -139,10 +137,7 @@ class FrameRestorer:
         return float(np.abs(small - prev).mean()) / self._peak > self._threshold
 
     def push(self, planes: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        rgb = self.conv.to_rgb(planes, clamp=False)
-        x = np.clip(rgb, 0.0, 1.0)
-        overshoot = rgb - x
-        self._pending.append((planes, overshoot if overshoot.any() else None))
+        x = self.conv.to_rgb(planes)
         cut = self._sc and self._is_cut(planes[0])
         self.cuts += cut
         return [self._back(y) for y in self.stream.push(x, scene_cut=cut)]
@@ -151,7 +146,4 @@ class FrameRestorer:
         return [self._back(y) for y in self.stream.finish()]
 
     def _back(self, y: np.ndarray) -> list[np.ndarray]:
-        planes, overshoot = self._pending.popleft()
-        if overshoot is not None:
-            y = y + overshoot
-        return self.conv.from_rgb(y, planes)
+        return self.conv.from_rgb(y)
