@@ -84,3 +84,26 @@ def test_ffdnet_layout() -> None:
     assert len(shapes) == 24
     out = FFDNet()(torch.rand(1, 3, 15, 17), 0.1)
     assert out.shape == (1, 3, 15, 17)
+
+
+def test_sigterm_saves_a_resumable_checkpoint(media: Path, tiny_toml, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cfg = str(tiny_toml("denoise", 100000))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "vsshiftnet.train", "--config", cfg,
+                             "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    step = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step"]
+    assert step > 0 and f"interrupted at step {step}" in err

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -211,6 +212,24 @@ class Trainer:
         self.net.train()
         t_last_ckpt = time.monotonic()
         t0, s0, acc = time.perf_counter(), self.step, []
+        # SIGTERM (kill, a session ending) stops like Ctrl-C: save, so nothing is lost.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._loop(end, t0, s0, acc, t_last_ckpt)
+        except KeyboardInterrupt:
+            log.info("interrupted at step %d: saving %s", self.step, self.out / "last.pt")
+            self.save()
+            raise SystemExit(130) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        self.save()
+        if self.step >= cfg.steps:
+            if not cfg.val_every or self.step % cfg.val_every:
+                self._validate()
+            self.save("final.pt")
+
+    def _loop(self, end: int, t0: float, s0: int, acc: list[float], t_last_ckpt: float) -> None:
+        cfg = self.cfg
         while self.step < end:
             acc.append(self.train_step())
             if self.step % cfg.log_every == 0 or self.step == end:
@@ -227,11 +246,10 @@ class Trainer:
                     time.monotonic() - t_last_ckpt > 60 * cfg.ckpt_minutes):
                 self.save()
                 t_last_ckpt = time.monotonic()
-        self.save()
-        if self.step >= cfg.steps:
-            if not cfg.val_every or self.step % cfg.val_every:
-                self._validate()
-            self.save("final.pt")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def with_overrides(cfg: TrainConfig, *, steps: int | None = None, threads: int | None = None,
