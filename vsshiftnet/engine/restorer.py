@@ -49,7 +49,7 @@ class Restorer:
 
     def __init__(self, net: ShiftNet, *, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
-                 tile_pad: int = 16) -> None:
+                 tile_pad: int = tiling.DEFAULT_TILE_PAD) -> None:
         self.backend: Backend = pick_backend(device, fp16)
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step

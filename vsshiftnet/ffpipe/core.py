@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
+from ..engine import (
+    DEFAULT_LENGTH,
+    DEFAULT_LENGTH_PAD,
+    DEFAULT_TILE_PAD,
+    Restorer,
+    StreamRestorer,
+)
 from .color import ColorSpec, PlaneFormat, YuvConverter
 
 log = logging.getLogger(__name__)
@@ -34,7 +40,7 @@ class RestoreOptions:
     length: int = DEFAULT_LENGTH
     length_pad: int = DEFAULT_LENGTH_PAD
     tile: tuple[int, int] = (0, 0)
-    tile_pad: int = 16
+    tile_pad: int = DEFAULT_TILE_PAD
     sc: bool = True
     sc_threshold: float = DEFAULT_SC_THRESHOLD
 
@@ -73,7 +79,8 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
                    help=f"context frames each side (default {DEFAULT_LENGTH_PAD})")
     g.add_argument("--tile", type=int, nargs=2, metavar=("W", "H"), default=(0, 0),
                    help="spatial tile size (default 0 0: whole frame)")
-    g.add_argument("--tile-pad", type=int, default=16, help="tile overlap (default 16)")
+    g.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD,
+                   help=f"tile overlap (default {DEFAULT_TILE_PAD})")
     g.add_argument("--no-sc", dest="sc", action="store_false",
                    help="ignore scene cuts (default: detect them and keep windows inside a scene)")
     g.add_argument("--sc-threshold", type=float, default=DEFAULT_SC_THRESHOLD,

@@ -11,7 +11,7 @@ from typing import Any
 
 import vapoursynth as vs
 
-from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
+from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, DEFAULT_TILE_PAD
 from . import convert
 from .native import ensure_plugin, run_step
 
@@ -203,7 +203,8 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
 def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: ModelArg = None,
             device: str = "auto", fp16: bool | None = None, length: int = DEFAULT_LENGTH,
             length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
-            tile_pad: int = 16, sc: bool = True, planes: int | Sequence[int] | None = None,
+            tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
+            planes: int | Sequence[int] | None = None,
             matrix: int | str | None = None) -> vs.VideoNode:
     """Denoise a clip with a Shift-Net (also available as ``core.shiftnet.Denoise``).
 
@@ -246,7 +247,8 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
 def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
            fp16: bool | None = None, length: int = DEFAULT_LENGTH,
            length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
-           tile_pad: int = 16, sc: bool = True, planes: int | Sequence[int] | None = None,
+           tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
+           planes: int | Sequence[int] | None = None,
            matrix: int | str | None = None) -> vs.VideoNode:
     """Remove motion and camera blur with a Shift-Net (also ``core.shiftnet.Deblur``).
 
