@@ -25,6 +25,17 @@ from vsshiftnet.registry.cards import sha256_of
 log = logging.getLogger(__name__)
 
 
+def _data_text(data: dict[str, Any]) -> str:
+    """What the run trained on, as its checkpoint recorded it."""
+    if data.get("dirs"):
+        return f"user videos in {data['dirs']}"
+    clips = ", ".join(data.get("train_clips", [])) or "the fetched training clips"
+    photos = ", ".join(data.get("photos", []))
+    return (f"fetched media (python -m vsshiftnet.data.fetch): train clips {clips}"
+            + (f"; photos {photos}" if photos else "")
+            + "; validation clips bikes, carphone, cockatoo (whole, never trained on)")
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -84,9 +95,7 @@ def export(ckpt: Path, name: str, out: Path, *, max_mb: float = 5.0,
         "training": {
             "steps": int(ck.get("step", 0)),
             "planned_steps": int(train.get("steps", 0)),
-            "data": ("fetched media (python -m vsshiftnet.data.fetch): train clips box, cup, "
-                     "vtest, megamind, city + still photos; val clips bikes, carphone, "
-                     "cockatoo" if not data.get("dirs") else f"user videos in {data['dirs']}"),
+            "data": _data_text(data),
             "frames": int(data.get("frames", 0)),
             "crop": int(data.get("crop", 0)),
             "batch": int(data.get("batch", 0)),
