@@ -50,7 +50,7 @@ def test_damaged_weights_are_refused(tmp_path, monkeypatch) -> None:
 
 def test_tiles_match_whole_frame_with_the_shipped_denoiser() -> None:
     """With a trained network, tiles blended over a 48 px overlap differ from the whole-frame
-    result by less than half an 8-bit code value (channel attention pools per tile, so the
+    result by less than one 8-bit code value (channel attention pools per tile, so the
     difference does not fall to zero), and the seams are no worse than the rest."""
     import numpy as np
 
@@ -65,6 +65,6 @@ def test_tiles_match_whole_frame_with_the_shipped_denoiser() -> None:
     whole = Restorer(net, device="cpu").run(noisy, 25.0)
     tiled = Restorer(net, device="cpu", tile=(112, 80), tile_pad=48).run(noisy, 25.0)
     err = np.abs(whole - tiled)
-    assert err.max() < 0.5 / 255
+    assert err.max() < 1 / 255 and err.mean() < 0.1 / 255
     seam = err[..., 76:84, :].mean() + err[..., :, 108:116].mean()
     assert seam < 4 * err.mean() + 1e-5
