@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command set-up: Python >= 3.12 venv with every dependency, Debian's ffmpeg when
 # missing, the package (with its native VapourSynth bridge), then the demo job unless
-# --no-demo. The venv lives in a cache keyed by requirements.txt, and .venv links to it,
-# so a second clone (or CI) reuses it; any change to requirements.txt builds a fresh one.
+# --no-demo. The dependencies live in a venv cached by requirements.txt, and .venv is a
+# hard-linked copy of it, so a second clone (or CI) reuses the download; any change to
+# requirements.txt builds a fresh one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 demo=1
@@ -57,7 +58,29 @@ if [ ! -f "$venv/.complete" ]; then
 else
     say "reusing cached venv $venv"
 fi
-ln -sfn "$venv" .venv
+
+# .venv is this clone's own venv: a hard-linked copy of the cached one (seconds, no extra
+# disk), so the editable install and the plugin below belong to this clone and a second
+# clone's set-up cannot re-point them. Rebuilt when the cache key changes.
+if [ ! -f .venv/.vsshiftnet-key ] || [ "$(cat .venv/.vsshiftnet-key)" != "$key" ]; then
+    say "making .venv from the cached venv"
+    tmp=".venv.tmp.$$"
+    rm -rf "$tmp"
+    if ! cp -al "$venv" "$tmp" 2>/dev/null; then
+        rm -rf "$tmp"
+        say "the cache is on another filesystem: copying the venv (about 5 GB)"
+        cp -a "$venv" "$tmp"
+    fi
+    # Scripts and activate files name the cache's path; sed -i writes new files, so the
+    # cache's own copies (hard links) stay as they are.
+    grep -rlI --null -F "$venv" "$tmp/bin" | xargs -0 -r sed -i "s#$venv#$PWD/.venv#g"
+    # A project install left in the cache by an older set-up must not carry over.
+    rm -rf "$tmp"/lib/python3*/site-packages/__editable__*vsshiftnet* \
+        "$tmp"/lib/python3*/site-packages/vsshiftnet-*.dist-info "$tmp/.complete"
+    echo "$key" > "$tmp/.vsshiftnet-key"
+    rm -rf .venv
+    mv "$tmp" .venv
+fi
 
 say "installing vsshiftnet (editable) and its VapourSynth plugin"
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
@@ -68,7 +91,7 @@ plugdir=$(.venv/bin/python -m vapoursynth get-plugin-dir)
     | xargs -I{} cp {} "$plugdir/libshiftnet.so.tmp"
 mv "$plugdir/libshiftnet.so.tmp" "$plugdir/libshiftnet.so"
 # vspipe finds its Python through this per-user configuration file
-"$venv/bin/python" -m vapoursynth config >/dev/null  # by real path: vspipe resolves links
+"$PWD/.venv/bin/python" -m vapoursynth config >/dev/null
 .venv/bin/python - >&2 <<'PY'
 import vapoursynth as vs
 ok = hasattr(vs.core, "shiftnet")

@@ -107,3 +107,23 @@ def test_sigterm_saves_a_resumable_checkpoint(media: Path, tiny_toml, tmp_path: 
     assert proc.returncode == 130, err
     step = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step"]
     assert step > 0 and f"interrupted at step {step}" in err
+
+
+def test_study_trains_each_variant_once(media: Path, tiny_toml, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from vsshiftnet.train.study import main as study_main
+    args = ["--config", str(tiny_toml("denoise", 100)), "--steps", "2", "--out",
+            str(tmp_path / "s"), "--variant", "base:", "--variant", "wide:c=32,levels=2"]
+    assert study_main(args) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| base") or
+            line.startswith("| wide")]
+    assert len(rows) == 2 and "c=32,levels=2" in rows[1]
+    wide = torch.load(tmp_path / "s/wide/last.pt", weights_only=False)
+    assert wide["step"] == 2 and wide["config"]["c"] == 32
+    assert wide["config"]["enc_blocks"] == [1, 1]
+    before = (tmp_path / "s/wide/last.pt").stat().st_mtime_ns
+    assert study_main(args) == 0  # done runs are tabulated, not retrained
+    assert (tmp_path / "s/wide/last.pt").stat().st_mtime_ns == before
+    with pytest.raises(SystemExit):
+        study_main(["--config", "x.toml", "--variant", "bad:width=3"])

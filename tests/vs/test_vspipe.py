@@ -22,8 +22,7 @@ def vspipe_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         pytest.skip("vspipe is not installed beside this Python")
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("xdg")),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    # Through the venv's resolved path: vspipe looks its library up by real path, and the
-    # set-up's .venv is a link into a cache.
+    # Through the venv's resolved path: vspipe looks its library up by real path.
     python = Path(sys.prefix).resolve() / "bin" / "python"
     subprocess.run([str(python), "-m", "vapoursynth", "config"], env=env, check=True,
                    capture_output=True)

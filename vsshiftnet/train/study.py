@@ -1,0 +1,136 @@
+"""Quality per FLOP: train variants of one recipe for the same steps and tabulate them.
+
+    python -m vsshiftnet.train.study --config configs/train/denoise-cpu.toml --steps 500 \
+        --variant c32: --variant c0_4:c0=4,ca_reduction=2 --variant levels3:levels=3 \
+        --variant c64:c=64
+
+Each variant is `NAME:key=value,...` changing the recipe's [model] (keys c0, c, growth,
+unets, levels, blocks, pairs, ca_reduction; `NAME:` alone is the recipe itself). Every
+variant sees the same seed, data, schedule and validation set, so the validation PSNR
+after N steps compares capacity at equal training. Runs go to `--out/NAME` and resume; a
+run that already has a validation at N steps is not retrained (copy an existing run's
+val.csv + metrics.jsonl there to reuse it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import logging
+import statistics
+import sys
+import tomllib
+from pathlib import Path
+
+from vsshiftnet.arch import ShiftNet
+from vsshiftnet.arch.complexity import count_params, macs_per_frame, temporal_reach
+from vsshiftnet.train.config import TrainConfig
+from vsshiftnet.train.loop import Trainer
+
+_INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_reduction"}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, int]]:
+    name, _, spec = text.partition(":")
+    if not name:
+        raise ValueError(f"study: variant {text!r} needs a name, e.g. 'wide:c=64'")
+    kw: dict[str, int] = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition("=")
+        if key not in _INT_KEYS or not value.isdigit():
+            raise ValueError(f"study: bad setting {item!r} in variant {name!r}; "
+                             f"use key=integer with key in {sorted(_INT_KEYS)}")
+        kw[key] = int(value)
+    return name, kw
+
+
+def variant_config(base_raw: dict, kw: dict[str, int]) -> TrainConfig:
+    """The recipe with its [model] changed by `kw` (blocks/levels keep the per-level lists
+    consistent; unets also sets the registered count)."""
+    raw = copy.deepcopy(base_raw)
+    model = TrainConfig.from_dict(raw).model
+    levels = kw.get("levels", model.levels)
+    blocks = kw.get("blocks", model.enc_blocks[0])
+    changes: dict = {k: v for k, v in kw.items() if k not in ("blocks",)}
+    if "levels" in kw or "blocks" in kw:
+        changes["enc_blocks"] = changes["dec_blocks"] = (blocks,) * levels
+    if "unets" in kw:
+        changes["unets_registered"] = kw["unets"]
+    raw["model"] = model.with_(**changes).to_dict()
+    return TrainConfig.from_dict(raw)
+
+
+def val_at(run: Path, step: int) -> dict[str, float] | None:
+    path = run / "val.csv"
+    if not path.exists():
+        return None
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if int(row["step"]) == step:
+                return {k: float(v) for k, v in row.items() if k != "step"}
+    return None
+
+
+def sec_per_step(run: Path, step: int) -> float:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return float("nan")
+    vals = [r["sec_per_step"] for r in map(json.loads, path.read_text().splitlines())
+            if "sec_per_step" in r and r["step"] <= step]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vsshiftnet.train.study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="the recipe TOML all variants share")
+    ap.add_argument("--steps", type=int, default=500, help="training steps per variant")
+    ap.add_argument("--variant", action="append", required=True, metavar="NAME:k=v,...")
+    ap.add_argument("--out", type=Path, default=Path("runs/study"))
+    ap.add_argument("--table-only", action="store_true", help="do not train, only tabulate")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        variants = [parse_variant(v) for v in args.variant]
+    except ValueError as e:
+        ap.error(str(e))
+    base_raw = tomllib.loads(Path(args.config).read_text())
+    rows = []
+    for name, kw in variants:
+        cfg = variant_config(base_raw, kw)
+        run = args.out / name
+        if val_at(run, args.steps) is None and not args.table_only:
+            last = run / "last.pt"
+            trainer = Trainer(cfg, run, resume=last if last.exists() else None)
+            trainer.run(stop_at=args.steps)
+            if val_at(run, args.steps) is None:
+                trainer._validate()
+        rows.append((name, kw, cfg, val_at(run, args.steps), sec_per_step(run, args.steps)))
+    print(format_table(rows, args.steps))
+    return 0
+
+
+def format_table(rows: list, steps: int) -> str:
+    lines = [f"Validation PSNR after {steps} steps (same seed, data and schedule):", "",
+             "| variant | settings | params (k) | GMAC/frame 256x256 | temporal reach | "
+             "s/step (train) | val PSNR (dB) | dB vs first | GMAC vs first |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    first = None
+    for name, kw, cfg, val, sps in rows:
+        gmac = macs_per_frame(cfg.model) / 1e9
+        params = count_params(ShiftNet(cfg.model)) / 1e3
+        psnr = val["mean"] if val else float("nan")
+        if first is None:
+            first = (psnr, gmac)
+        settings = ",".join(f"{k}={v}" for k, v in kw.items()) or "(recipe)"
+        lines.append(f"| {name} | {settings} | {params:.0f} | {gmac:.2f} | "
+                     f"{temporal_reach(cfg.model)} | {sps:.2f} | {psnr:.2f} | "
+                     f"{psnr - first[0]:+.2f} | {gmac / first[1]:.2f}x |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
