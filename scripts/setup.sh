@@ -81,6 +81,9 @@ if [ ! -f .venv/.vsshiftnet-key ] || [ "$(cat .venv/.vsshiftnet-key)" != "$key" 
     rm -rf .venv
     mv "$tmp" .venv
 fi
+for old in "$cache"/venv-*; do  # earlier requirements' venvs: say so, delete nothing
+    [ "$old" = "$venv" ] || [ ! -d "$old" ] || say "unused cached venv (remove when no clone needs it): $old"
+done
 
 say "installing vsshiftnet (editable) and its VapourSynth plugin"
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
