@@ -113,3 +113,17 @@ def test_windowed_equals_whole_clip_with_enough_context() -> None:
     assert np.abs(windowed - whole).max() < 1e-5
     errors = [np.abs(_random_access(r, frames, 4, p, set()) - whole).max() for p in (0, 2, 5)]
     assert errors[0] > errors[-1]  # more context, closer to the whole-clip result
+
+
+def test_engine_bench_table(tmp_path, capsys) -> None:
+    import torch
+
+    from vsshiftnet.engine.bench import main as bench_main
+    net = tiny_net("denoise")
+    torch.save({"params": net.state_dict(), "config": net.config.to_dict()}, tmp_path / "t.pt")
+    assert bench_main(["--model", str(tmp_path / "t.pt"), "--size", "64x32", "--frames", "3",
+                       "--reps", "1", "--threads", "1"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| folded")]
+    assert len(rows) == 2
+    diffs = [float(r.rstrip(" |").rsplit("|", 1)[1]) for r in rows]
+    assert max(diffs) < 1e-4  # every form computes the same network

@@ -54,6 +54,9 @@ class Restorer:
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
         self.net = fold_repconv(net).to(self.backend.device, self.backend.dtype).eval()
+        # channels-last: ~15 % faster here on CPU (python -m vsshiftnet.engine.bench),
+        # and the layout tensor cores want on CUDA; results equal to float rounding
+        self.net = self.net.to(memory_format=torch.channels_last)
         self.tile = tile
         self.tile_pad = tile_pad
         self._lock = threading.Lock()
