@@ -127,3 +127,22 @@ def test_study_trains_each_variant_once(media: Path, tiny_toml, tmp_path: Path,
     assert (tmp_path / "s/wide/last.pt").stat().st_mtime_ns == before
     with pytest.raises(SystemExit):
         study_main(["--config", "x.toml", "--variant", "bad:width=3"])
+
+
+def test_eval_compares_a_model_with_real_baselines(media: Path, tiny_toml, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from vsshiftnet.eval.__main__ import main as eval_main
+    train_main(["--config", str(tiny_toml("denoise", 2)), "--out", str(tmp_path / "r")])
+    _, card = export(tmp_path / "r/last.pt", "tiny-denoise", tmp_path / "models")
+    out = tmp_path / "e.json"
+    assert eval_main(["--model", str(tmp_path / "r/last.pt"), "--baselines", "hqdn3d",
+                      "--sigmas", "25", "--frames", "6", "--crop", "32", "--threads", "1",
+                      "--fps-frames", "2", "--json", str(out), "--png", str(tmp_path / "c.png"),
+                      "--card", str(card)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert set(summary) == {"r/last", "noisy input", "hqdn3d"}
+    noisy, hq = summary["noisy input"]["s25"]["psnr"], summary["hqdn3d"]["s25"]["psnr"]
+    assert hq > noisy + 1  # ffmpeg's hqdn3d really ran on the noisy frames
+    assert np.isfinite(summary["r/last"]["s25"]["psnr"]) and summary["r/last"]["fps_540p"] > 0
+    assert "| r/last |" in capsys.readouterr().out and (tmp_path / "c.png").stat().st_size
+    assert "quality" in tomllib.loads(card.read_text())
