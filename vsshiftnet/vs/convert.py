@@ -2,7 +2,11 @@
 
 The network sees RGB in [0, 1]. YUV is converted with the clip's own matrix, range and chroma
 location (frame props of frame 0, or explicit arguments) and converted back with the same
-values, so a clip goes out in exactly the format it came in.
+values, so a clip goes out in exactly the format it came in. Subsampled chroma is upsampled
+bilinearly, as ffpipe does: a sharper upsampler keeps more of the chroma noise, which the
+network then sees as stronger RGB noise than the sigma says (measured on the demo clip at
+sigma 20: 34.2 dB luma with bicubic, 36.4 dB with bilinear, as ffpipe's 36.5 dB). Going
+down, bicubic keeps the round trip close to lossless.
 """
 
 from __future__ import annotations
@@ -102,9 +106,9 @@ def to_rgbs(clip: vs.VideoNode, cs: ColorSetup) -> vs.VideoNode:
     if cs.family == vs.RGB:
         return core.resize.Point(clip, format=vs.RGBS, range_in_s=_range(cs.full_range),
                                  range_s="full")
-    return core.resize.Bicubic(clip, format=vs.RGBS, matrix_in=cs.matrix,
-                               range_in_s=_range(cs.full_range),
-                               chromaloc_in_s=_CHROMALOC_NAMES[cs.chromaloc])
+    return core.resize.Bilinear(clip, format=vs.RGBS, matrix_in=cs.matrix,
+                                range_in_s=_range(cs.full_range),
+                                chromaloc_in_s=_CHROMALOC_NAMES[cs.chromaloc])
 
 
 def from_rgbs(rgb: vs.VideoNode, original: vs.VideoNode, cs: ColorSetup,
