@@ -8,6 +8,7 @@ prints each one's time and its ratio to the first, with the largest output diffe
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     folded = fold_repconv(net).eval()
     forms = [("as loaded, NCHW", net), ("folded, NCHW", folded),
              ("folded, channels-last (engine)",
-              fold_repconv(net).eval().to(memory_format=torch.channels_last))]
+              copy.deepcopy(folded).to(memory_format=torch.channels_last))]
     rows, base, ref = [], None, None
     for name, m in forms:
         t, y = _time(m, x, nm, args.reps)

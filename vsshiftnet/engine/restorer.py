@@ -53,10 +53,10 @@ class Restorer:
         self.backend: Backend = pick_backend(device, fp16)
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
-        self.net = fold_repconv(net).to(self.backend.device, self.backend.dtype).eval()
         # channels-last: ~15 % faster here on CPU (python -m vsshiftnet.engine.bench),
         # and the layout tensor cores want on CUDA; results equal to float rounding
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = fold_repconv(net).to(self.backend.device, self.backend.dtype,
+                                        memory_format=torch.channels_last).eval()
         self.tile = tile
         self.tile_pad = tile_pad
         self._lock = threading.Lock()
