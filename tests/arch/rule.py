@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from vsshiftnet.arch.reference import manifest, rule_state_dict
 
-def manifest(folder: Path) -> list[tuple[str, list[int]]]:
-    return [(k, s) for k, s, _dtype in json.loads((folder / "manifest.json").read_text())]
-
-
-def rule_state_dict(folder: Path) -> dict[str, torch.Tensor]:
-    entries = manifest(folder)
-    aliases = json.loads((folder / "aliases.json").read_text())
-    index = {k: i for i, (k, _) in enumerate(entries)}
-    sd = {}
-    for key, shape in entries:
-        src = aliases.get(key, key)
-        n = int(np.prod(shape))
-        base = np.sin(0.7 * np.arange(n, dtype=np.float64) + 0.3 * index[src])
-        if len(shape) > 1:
-            value = 0.5 * base / np.sqrt(np.prod(shape[1:]))
-        elif src.endswith("norm.weight"):
-            value = 1.0 + 0.1 * base
-        else:
-            value = 0.1 * base
-        sd[key] = torch.from_numpy(value.reshape(shape).astype(np.float32))
-    return sd
+__all__ = ["manifest", "rule_state_dict", "save_official"]
 
 
 def save_official(sd: dict[str, torch.Tensor], path: Path) -> Path:

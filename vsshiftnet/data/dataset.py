@@ -25,6 +25,9 @@ from vsshiftnet.data.degrade import (
     smooth_path,
 )
 from vsshiftnet.data.fetch import load_manifest, media_root
+from vsshiftnet.data.pack import load_clip as load_packed_clip
+from vsshiftnet.data.pack import load_photo as load_packed_photo
+from vsshiftnet.data.pack import read_manifest as read_pack_manifest
 from vsshiftnet.data.video import VIDEO_EXTS, decode, find_cuts, segments
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class DataConfig:
     flips: bool = True  # horizontal/vertical flips and transposes
     reverse: bool = True  # time reversal
     root: str | None = None  # media cache (default: see vsshiftnet.data.fetch.media_root)
+    pack: str | None = None  # a training pack (vsshiftnet.data.pack) instead of the cache
     dirs: tuple[str, ...] = ()  # folders of the user's own videos; replace the media clips
     dir_scale: int = 1  # downscale factor for the user's videos
     val_frames: int = 6
@@ -113,21 +117,31 @@ def _user_clip(path: Path, scale: int, cache: Path) -> ClipSource:
 
 def load_sources(cfg: DataConfig) -> Sources:
     """Media clips split by the manifest (whole clips only), photos, or the user's videos."""
-    root = media_root(cfg.root)
+    root = Path(cfg.pack) if cfg.pack else media_root(cfg.root)
     src = Sources()
     manifest = None
-    if (root / "manifest.json").exists():
+    if cfg.pack:
+        manifest = read_pack_manifest(root)
+    elif (root / "manifest.json").exists():
         manifest = load_manifest(root)
     if manifest:
         for name, meta in sorted(manifest["clips"].items()):
-            arr = np.load(root / "clips" / f"{name}.npy", mmap_mode="r")
+            if meta["split"] == "val":
+                wanted = not cfg.val_clips or name in cfg.val_clips
+            else:
+                wanted = not cfg.dirs and (not cfg.train_clips or name in cfg.train_clips)
+            if not wanted:
+                continue
+            arr = (load_packed_clip(root, meta) if cfg.pack
+                   else np.load(root / "clips" / f"{name}.npy", mmap_mode="r"))
             c = ClipSource(name, arr, [tuple(s) for s in meta["segments"]], meta["split"])
-            if c.split == "val" and (not cfg.val_clips or name in cfg.val_clips):
-                src.val.append(c)
-            elif c.split == "train" and not cfg.dirs:
-                src.train.append(c)
-        for name in sorted(manifest["photos"]):
-            src.photos.append(PhotoSource(name, np.load(root / "photos" / f"{name}.npy")))
+            (src.val if c.split == "val" else src.train).append(c)
+        for name, meta in sorted(manifest["photos"].items()):
+            if cfg.photos and name not in cfg.photos:
+                continue
+            img = (load_packed_photo(root, meta) if cfg.pack
+                   else np.load(root / "photos" / f"{name}.npy"))
+            src.photos.append(PhotoSource(name, img))
     if cfg.dirs:
         files = sorted(p for d in cfg.dirs for p in Path(d).expanduser().rglob("*")
                        if p.suffix.lower() in VIDEO_EXTS)

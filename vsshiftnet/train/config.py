@@ -25,6 +25,7 @@ class OptimConfig:
     charbonnier_eps: float = 1e-3
     loss_frames: str = "all"  # "all" | "interior" (drop `interior_margin` frames each end)
     interior_margin: int = 1
+    cycle_start: int = 0  # step where the current warm-up + cosine cycle began (warm restarts)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> OptimConfig:
@@ -44,6 +45,10 @@ class TrainConfig:
     steps: int = 100_000
     threads: int = 1
     channels_last: bool = False
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N"
+    amp: str = "none"  # "none" | "bf16": autocast the forward pass (validation stays float32)
+    workers: int = 0  # data-loading processes (0: batches are made in the training process)
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off)
     val_every: int = 1000
     ckpt_every: int = 1000  # steps; a checkpoint is also written every ckpt_minutes
     ckpt_minutes: float = 5.0
@@ -54,13 +59,17 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         model = ShiftNetConfig.from_dict(d["model"])
         top = {k: v for k, v in d.items() if k not in ("model", "data", "degrade", "optim")}
-        known = {"seed", "steps", "threads", "channels_last", "val_every", "ckpt_every",
-                 "ckpt_minutes", "log_every", "name", "description"}
+        known = {"seed", "steps", "threads", "channels_last", "device", "amp", "workers", "ema",
+                 "val_every", "ckpt_every", "ckpt_minutes", "log_every", "name", "description"}
         unknown = sorted(set(top) - known)
         if unknown:
             raise ValueError(f"train config: unknown keys {unknown}")
         top.pop("name", None)
         top.pop("description", None)
+        if top.get("amp", "none") not in ("none", "bf16"):
+            raise ValueError(f"train config: amp must be 'none' or 'bf16', not {top['amp']!r}")
+        if not 0.0 <= float(top.get("ema", 0.0)) < 1.0:
+            raise ValueError("train config: ema must be in [0, 1)")
         return cls(model=model, data=DataConfig.from_dict(d.get("data")),
                    degrade=DegradeConfig.from_dict(model.task, d.get("degrade")),
                    optim=OptimConfig.from_dict(d.get("optim")), raw=d, **top)

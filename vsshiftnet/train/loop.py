@@ -25,12 +25,15 @@ log = logging.getLogger(__name__)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the base lr at `step`: linear warm-up, then cosine down to eta_min."""
+    """Multiplier of the base lr at `step`: linear warm-up, then cosine down to eta_min.
+
+    A cycle starts at optim.cycle_start (0, or the step of a warm restart)."""
     o = cfg.optim
-    if o.warmup and step < o.warmup:
-        return (step + 1) / o.warmup
-    span = max(cfg.steps - o.warmup, 1)
-    p = min(max(step - o.warmup, 0) / span, 1.0)
+    k = step - o.cycle_start
+    if o.warmup and 0 <= k < o.warmup:
+        return (k + 1) / o.warmup
+    span = max(cfg.steps - o.cycle_start - o.warmup, 1)
+    p = min(max(k - o.warmup, 0) / span, 1.0)
     floor = o.eta_min / o.lr
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
@@ -68,15 +71,16 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
 
 @torch.no_grad()
 def validate(net: ShiftNet, items: list[ValItem]) -> dict[str, float]:
-    """PSNR (dB, outputs clamped to [0, 1], all frames) per val item and means."""
+    """PSNR (dB, outputs clamped to [0, 1], all frames, float32) per val item and means."""
     was = net.training
     net.eval()
+    dev = next(net.parameters()).device
     res: dict[str, float] = {}
     for it in items:
-        x = torch.from_numpy(it.degraded)[None]
-        nm = (torch.full((1, x.shape[1], 1, *x.shape[-2:]), it.sigma / 255.0)
+        x = torch.from_numpy(it.degraded)[None].to(dev)
+        nm = (torch.full((1, x.shape[1], 1, *x.shape[-2:]), it.sigma / 255.0, device=dev)
               if net.config.task == "denoise" else None)
-        out = net(x, nm).clamp(0, 1)[0]
+        out = net(x, nm).clamp(0, 1)[0].cpu()
         res[it.name] = psnr(out, it.clean)
     net.train(was)
     if res:
@@ -107,21 +111,43 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Batch number `step` of the sampler, for DataLoader worker processes: batches stay a
+    pure function of (seed, step), so resuming and the worker count never change them."""
+
+    def __init__(self, sampler: TrainSampler, start: int, end: int) -> None:
+        self.sampler, self.start, self.end = sampler, start, end
+
+    def __len__(self) -> int:
+        return max(0, self.end - self.start)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(a) for a in self.sampler.batch(self.start + i))
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out: Path, *, resume: Path | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, out: Path, *, resume: Path | None = None,
+                 warm_restart: bool = False) -> None:
         self.cfg, self.out = cfg, out
         out.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(cfg.threads)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.net = ShiftNet(cfg.model)
+        self.device = torch.device(cfg.device)
+        self.net = ShiftNet(cfg.model).to(self.device)
         if cfg.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(self.net, cfg)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
+                                                       lambda s: lr_factor(s, self.cfg))
+        self.ema: dict[str, torch.Tensor] | None = (
+            {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            if cfg.ema else None)
         self.step = 0
         self.best = -math.inf
+        self.history: list[tuple[int, float]] = []  # (step, mean val PSNR)
+        self.on_save: Any = None  # callable(state, reason) run after every checkpoint
         self.sources = load_sources(cfg.data)
         if resume is None:  # pin the sources in the config stored with every checkpoint
             raw_data = cfg.raw.setdefault("data", {})
@@ -132,33 +158,71 @@ class Trainer:
         self.val = make_val_set(self.sources, cfg.model.task, frames=d.val_frames,
                                 crop=d.val_crop, sigmas=d.val_sigmas, windows=d.val_windows,
                                 seed=d.val_seed, blur=cfg.degrade.blur)
-        log.info("train clips %s, photos %d, val items %d", [c.name for c in self.sources.train],
-                 len(self.sources.photos), len(self.val))
+        log.info("train clips %s, photos %d, val items %d, device %s%s",
+                 [c.name for c in self.sources.train], len(self.sources.photos), len(self.val),
+                 self.device, ", bf16 autocast" if cfg.amp == "bf16" else "")
         if self.val:  # the degraded input's PSNR: the level the net has to beat
             log.info("val input PSNR %.3f dB", float(np.mean([psnr(i.degraded, i.clean)
                                                             for i in self.val])))
         if resume is not None:
             self.load(resume)
+            if warm_restart:
+                self.restart_cycle()
+
+    # --- schedule -----------------------------------------------------------------------
+    def set_plan(self, steps: int, *, cycle_start: int | None = None) -> None:
+        """Change the planned total (and the cycle start) of the cosine schedule; recorded
+        in the config that every checkpoint stores, so a resume follows the same plan."""
+        optim = self.cfg.optim
+        if cycle_start is not None:
+            optim = replace(optim, cycle_start=cycle_start)
+            self.cfg.raw.setdefault("optim", {})["cycle_start"] = cycle_start
+        self.cfg = replace(self.cfg, steps=steps, optim=optim)
+        self.cfg.raw["steps"] = steps
+        for group, lr in zip(self.opt.param_groups, self.sched.base_lrs, strict=True):
+            group["lr"] = lr * lr_factor(self.step, self.cfg)
+
+    def restart_cycle(self) -> None:
+        """A warm restart: a new warm-up + cosine cycle from the current weights. The best
+        value is reset, since the validation set may differ from the earlier run's."""
+        self.set_plan(max(self.cfg.steps, self.step + 1), cycle_start=self.step)
+        self.best = -math.inf
 
     # --- checkpoints --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         # 'params' + 'config' at the top level: vsshiftnet.load_model reads it as it is.
-        return {"params": self.net.state_dict(), "config": self.cfg.model.to_dict(),
-                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                "step": self.step, "best": self.best, "rng": _rng_state(),
-                "train_config": self.cfg.raw, "version": 1}
+        st = {"params": self.net.state_dict(), "config": self.cfg.model.to_dict(),
+              "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+              "step": self.step, "best": self.best, "rng": _rng_state(),
+              "history": [list(h) for h in self.history],
+              "train_config": self.cfg.raw, "version": 1}
+        if self.ema is not None:
+            st["ema"] = self.ema
+        return st
 
     def save(self, name: str = "last.pt") -> Path:
         path = self.out / name
-        save_atomic(self.state(), path)
+        st = self.state()
+        save_atomic(st, path)
+        if self.on_save is not None:
+            self.on_save(st, name)
         return path
 
     def load(self, path: Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=False)
+        # a compact checkpoint may hold 16-bit weights: load_state_dict casts them back
         self.net.load_state_dict(ck["params"])
-        self.opt.load_state_dict(ck["optimizer"])
+        if ck.get("optimizer") is not None:
+            self.opt.load_state_dict(ck["optimizer"])
+        else:
+            log.info("%s holds no optimizer state (compact checkpoint): Adam's moments "
+                     "start afresh", path)
         self.sched.load_state_dict(ck["scheduler"])
         self.step, self.best = int(ck["step"]), float(ck["best"])
+        self.history = [(int(a), float(b)) for a, b in ck.get("history", [])]
+        if self.ema is not None:
+            src = ck.get("ema") or ck["params"]
+            self.ema = {k: v.to(self.device, self.ema[k].dtype) for k, v in src.items()}
         _set_rng_state(ck["rng"])
         log.info("resumed %s at step %d", path, self.step)
 
@@ -169,8 +233,13 @@ class Trainer:
 
     def _validate(self) -> float:
         t0 = time.perf_counter()
+        if self.ema is not None:  # validate (and keep as best) the averaged weights
+            raw = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            self.net.load_state_dict(self.ema)
         res = validate(self.net, self.val)
+        best_params = self.net.state_dict() if self.ema is not None else None
         mean = res.get("mean", float("nan"))
+        self.history.append((self.step, mean))
         self._record({"step": self.step, "val": res, "time": time.time()})
         new_csv = not (self.out / "val.csv").exists()
         with open(self.out / "val.csv", "a") as f:
@@ -182,61 +251,111 @@ class Trainer:
                  time.perf_counter() - t0)
         if mean > self.best:
             self.best = mean
-            self.save("best.pt")
+            st = self.state()
+            if best_params is not None:
+                st["params"] = best_params
+            save_atomic(st, self.out / "best.pt")
+        if self.ema is not None:
+            self.net.load_state_dict(raw)
         return mean
 
     # --- training -----------------------------------------------------------------------
-    def train_step(self) -> float:
+    def _batches(self, end: int) -> Any:
+        """(clean, degraded, noise map) tensors for steps self.step .. end - 1."""
         cfg = self.cfg
-        clean, inp, nmap = self.sampler.batch(self.step)
-        x = torch.from_numpy(inp)
+        if cfg.workers <= 0:
+            for step in range(self.step, end):
+                yield tuple(torch.from_numpy(a) for a in self.sampler.batch(step))
+            return
+        loader = torch.utils.data.DataLoader(
+            StepBatches(self.sampler, self.step, end), batch_size=None, shuffle=False,
+            num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
+            prefetch_factor=4, persistent_workers=False)
+        yield from loader
+
+    def train_step(self, batch: tuple[torch.Tensor, ...] | None = None) -> float:
+        cfg = self.cfg
+        if batch is None:
+            batch = tuple(torch.from_numpy(a) for a in self.sampler.batch(self.step))
+        clean, inp, nmap = (t.to(self.device, non_blocking=True) for t in batch)
         keep = loss_slice(cfg)
-        nm = torch.from_numpy(nmap) if cfg.model.task == "denoise" else None
-        out = self.net(x, nm, keep=keep)
-        target = torch.from_numpy(clean)
-        if keep is not None:
-            target = target[:, keep]
-        loss = loss_fn(out, target, cfg)
+        nm = nmap if cfg.model.task == "denoise" else None
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=cfg.amp == "bf16"):
+            out = self.net(inp, nm, keep=keep)
+        target = clean if keep is None else clean[:, keep]
+        loss = loss_fn(out.float(), target, cfg)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.clip_grad)
         self.opt.step()
         self.sched.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for k, v in self.net.state_dict().items():
+                    if v.dtype.is_floating_point:
+                        self.ema[k].lerp_(v, 1.0 - cfg.ema)
+                    else:
+                        self.ema[k].copy_(v)
         self.step += 1
         return float(loss.detach())
 
-    def run(self, stop_at: int | None = None) -> None:
+    def run(self, stop_at: int | None = None, *, deadline: float | None = None,
+            fit_plan_after: int = 0) -> None:
+        """Train to cfg.steps (or stop_at). deadline: a time.monotonic() at which to save
+        and stop. fit_plan_after=N: after N steps, set the cosine plan to the steps that
+        fit before the deadline at the measured speed (a wall-clock-budgeted run)."""
         cfg = self.cfg
         end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+        if deadline is not None and fit_plan_after:
+            # a provisional long plan until the measured speed fixes the real one
+            self.set_plan(max(self.cfg.steps, self.step + 10**6))
+            end = self.cfg.steps
         self.net.train()
-        t_last_ckpt = time.monotonic()
-        t0, s0, acc = time.perf_counter(), self.step, []
         # SIGTERM (kill, a session ending) stops like Ctrl-C: save, so nothing is lost.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self._loop(end, t0, s0, acc, t_last_ckpt)
+            self._loop(end, deadline, fit_plan_after)
         except KeyboardInterrupt:
             log.info("interrupted at step %d: saving %s", self.step, self.out / "last.pt")
             self.save()
             raise SystemExit(130) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
+        finished = self.step >= self.cfg.steps
+        if (finished or deadline is not None) and (
+                not self.history or self.history[-1][0] != self.step):
+            self._validate()  # a finished or budgeted run ends with its validation
         self.save()
-        if self.step >= cfg.steps:
-            if not cfg.val_every or self.step % cfg.val_every:
-                self._validate()
+        if finished:
             self.save("final.pt")
 
-    def _loop(self, end: int, t0: float, s0: int, acc: list[float], t_last_ckpt: float) -> None:
+    def _loop(self, end: int, deadline: float | None, fit_plan_after: int) -> None:
         cfg = self.cfg
-        while self.step < end:
-            acc.append(self.train_step())
-            if self.step % cfg.log_every == 0 or self.step == end:
+        t0, s0, acc = time.perf_counter(), self.step, []
+        t_last_ckpt = time.monotonic()
+        t_fit = None
+        for batch in self._batches(end):
+            if self.step >= min(end, self.cfg.steps):
+                break
+            if self.step - s0 == 2:  # the first steps include start-up and compilation
+                t_fit = time.monotonic()
+            acc.append(self.train_step(batch))
+            if (deadline is not None and fit_plan_after and t_fit is not None
+                    and self.step - s0 == fit_plan_after + 2):
+                rate = (self.step - s0 - 2) / (time.monotonic() - t_fit)
+                left = deadline - time.monotonic()
+                # leave time for the final validation and checkpoint
+                self.set_plan(self.step + max(1, int(0.95 * left * rate)))
+                log.info("plan: %.2f steps/s, %d steps to go in %.0f s, cosine to step %d",
+                         rate, self.cfg.steps - self.step, left, self.cfg.steps)
+            done = self.step >= self.cfg.steps
+            if self.step % cfg.log_every == 0 or done:
                 dt = (time.perf_counter() - t0) / max(self.step - s0, 1)
                 log.info("step %d/%d loss %.5f lr %.3g %.2fs/step eta %.1fh", self.step,
-                         cfg.steps, float(np.mean(acc)), self.opt.param_groups[0]["lr"], dt,
-                         dt * (cfg.steps - self.step) / 3600)
+                         self.cfg.steps, float(np.mean(acc)), self.opt.param_groups[0]["lr"],
+                         dt, dt * (self.cfg.steps - self.step) / 3600)
                 self._record({"step": self.step, "loss": float(np.mean(acc)),
                               "lr": self.opt.param_groups[0]["lr"], "sec_per_step": dt})
                 acc = []
@@ -246,6 +365,11 @@ class Trainer:
                     time.monotonic() - t_last_ckpt > 60 * cfg.ckpt_minutes):
                 self.save()
                 t_last_ckpt = time.monotonic()
+            if deadline is not None and time.monotonic() >= deadline:
+                log.info("wall-clock budget reached at step %d", self.step)
+                break
+            if done:
+                break
 
 
 def _interrupt(signum: int, frame: object) -> None:

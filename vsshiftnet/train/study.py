@@ -5,11 +5,12 @@
         --variant c64:c=64
 
 Each variant is `NAME:key=value,...` changing the recipe's [model] (keys c0, c, growth,
-unets, levels, blocks, pairs, ca_reduction; `NAME:` alone is the recipe itself). Every
-variant sees the same seed, data, schedule and validation set, so the validation PSNR
-after N steps compares capacity at equal training. Runs go to `--out/NAME` and resume; a
-run that already has a validation at N steps is not retrained (copy an existing run's
-val.csv + metrics.jsonl there to reuse it).
+unets, levels, blocks, pairs, ca_reduction) or its training recipe (lr, warmup,
+clip_grad, loss, eta_min, weight_decay, crop, batch, frames, ema, sigma_max); `NAME:` alone
+is the recipe itself. Every variant sees the same seed, data and validation set, so the
+validation PSNR after N steps compares capacity (or recipes) at equal training. Runs go to
+`--out/NAME` and resume; a run that already has a validation at N steps is not retrained
+(copy an existing run's val.csv + metrics.jsonl there to reuse it).
 """
 
 from __future__ import annotations
@@ -30,34 +31,59 @@ from vsshiftnet.train.config import TrainConfig
 from vsshiftnet.train.loop import Trainer
 
 _INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_reduction"}
+#: recipe settings a variant may change, and the config table each lives in
+_RECIPE_KEYS = {"lr": "optim", "warmup": "optim", "clip_grad": "optim", "loss": "optim",
+                "eta_min": "optim", "weight_decay": "optim", "crop": "data", "batch": "data",
+                "frames": "data", "ema": "", "sigma_max": "degrade.noise"}
 
 
-def parse_variant(text: str) -> tuple[str, dict[str, int]]:
+def _value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, int | float | str]]:
     name, _, spec = text.partition(":")
     if not name:
         raise ValueError(f"study: variant {text!r} needs a name, e.g. 'wide:c=64'")
-    kw: dict[str, int] = {}
+    kw: dict[str, int | float | str] = {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
-        if key not in _INT_KEYS or not value.isdigit():
-            raise ValueError(f"study: bad setting {item!r} in variant {name!r}; "
-                             f"use key=integer with key in {sorted(_INT_KEYS)}")
-        kw[key] = int(value)
+        if key in _INT_KEYS and value.isdigit():
+            kw[key] = int(value)
+        elif key in _RECIPE_KEYS and value:
+            kw[key] = _value(value)
+        else:
+            raise ValueError(f"study: bad setting {item!r} in variant {name!r}; use "
+                             f"key=integer with key in {sorted(_INT_KEYS)}, or key=value "
+                             f"with key in {sorted(_RECIPE_KEYS)}")
     return name, kw
 
 
-def variant_config(base_raw: dict, kw: dict[str, int]) -> TrainConfig:
-    """The recipe with its [model] changed by `kw` (blocks/levels keep the per-level lists
-    consistent; unets also sets the registered count)."""
+def variant_config(base_raw: dict, kw: dict[str, int | float | str]) -> TrainConfig:
+    """The recipe with its [model] changed by the model keys of `kw` (blocks/levels keep
+    the per-level lists consistent; unets also sets the registered count) and its
+    [optim], [data], [degrade] or top-level settings changed by the recipe keys."""
     raw = copy.deepcopy(base_raw)
+    for key, value in kw.items():
+        if key in _RECIPE_KEYS:
+            table = raw
+            for part in filter(None, _RECIPE_KEYS[key].split(".")):
+                table = table.setdefault(part, {})
+            table[key] = value
+    mkw = {k: v for k, v in kw.items() if k in _INT_KEYS}
     model = TrainConfig.from_dict(raw).model
-    levels = kw.get("levels", model.levels)
-    blocks = kw.get("blocks", model.enc_blocks[0])
-    changes: dict = {k: v for k, v in kw.items() if k not in ("blocks",)}
-    if "levels" in kw or "blocks" in kw:
+    levels = int(mkw.get("levels", model.levels))
+    blocks = int(mkw.get("blocks", model.enc_blocks[0]))
+    changes: dict = {k: v for k, v in mkw.items() if k not in ("blocks",)}
+    if "levels" in mkw or "blocks" in mkw:
         changes["enc_blocks"] = changes["dec_blocks"] = (blocks,) * levels
-    if "unets" in kw:
-        changes["unets_registered"] = kw["unets"]
+    if "unets" in mkw:
+        changes["unets_registered"] = mkw["unets"]
     raw["model"] = model.with_(**changes).to_dict()
     return TrainConfig.from_dict(raw)
 
@@ -90,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", required=True, metavar="NAME:k=v,...")
     ap.add_argument("--out", type=Path, default=Path("runs/study"))
     ap.add_argument("--table-only", action="store_true", help="do not train, only tabulate")
+    ap.add_argument("--sources-from", type=Path, metavar="CKPT",
+                    help="train every variant on the clips and photos this checkpoint pinned "
+                    "(the media cache may hold more since)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -98,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         ap.error(str(e))
     base_raw = tomllib.loads(Path(args.config).read_text())
+    if args.sources_from:
+        import torch
+
+        stored = torch.load(args.sources_from, map_location="cpu", weights_only=False)
+        data = stored["train_config"].get("data", {})
+        for key in ("train_clips", "photos"):
+            base_raw.setdefault("data", {})[key] = data.get(key, [])
     rows = []
     for name, kw in variants:
         cfg = variant_config(base_raw, kw)
