@@ -68,8 +68,12 @@ class FFmpegProcess:
 
     def tail(self, n: int = 3) -> str:
         self._reader.join(timeout=2)
-        lines = list(self._tail)[-n:]
-        return " | ".join(lines) if lines else "no message"
+        lines = list(self._tail)
+        # A Python traceback (vspipe, the y4m filter): its last "...Error: ..." line says it.
+        errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception): ", ln)]
+        if errors:
+            return errors[-1]
+        return " | ".join(lines[-n:]) if lines else "no message"
 
     def wait(self) -> int:
         rc = self.proc.wait()
