@@ -3,7 +3,7 @@
  *
  * VapourSynth's Python module cannot register a namespace, so this small API4 plugin does it
  * and keeps no policy of its own:
- *   - Denoise / Deblur forward every argument to Python (vsshiftnet.vs.native._plugin_entry),
+ *   - Denoise / Deblur forward every argument to Python (vsshiftnet.vs.entry._plugin_entry),
  *     which builds the filter graph and hands the resulting node back.
  *   - BridgeTake / BridgeGive move nodes between C and Python through a keyed table, because the
  *     Python module cannot wrap a raw VSNode*.
@@ -32,7 +32,7 @@
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
 #define SHIFTNET_BRIDGE_ABI 2
-#define ENTRY_MODULE "vsshiftnet.vs.native"
+#define ENTRY_MODULE "vsshiftnet.vs.entry"
 #define ERRBUF 1024
 
 /* ------------------------------------------------------------------------------------------ */
