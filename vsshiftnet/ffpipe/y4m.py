@@ -249,7 +249,7 @@ class Y4MReader:
         try:
             data = _read_exact(self._stream, self.format.frame_bytes)
         except Y4MError as e:
-            raise Y4MError(f"the y4m input ends inside frame {self.frames_read} "
+            raise Y4MError(f"truncated y4m input: it ends inside frame {self.frames_read} "
                            f"({str(e).split('(', 1)[-1]}") from None
         if data is None:
             raise Y4MError(f"truncated y4m stream: frame {self.frames_read} has no data")
