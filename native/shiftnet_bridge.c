@@ -3,7 +3,7 @@
  *
  * VapourSynth's Python module cannot register a namespace, so this small API4 plugin does it
  * and keeps no policy of its own:
- *   - Denoise / Deblur forward every argument to Python (vsshiftnet.vs.native._plugin_entry),
+ *   - Denoise / Deblur forward every argument to Python (vsshiftnet.vs.entry._plugin_entry),
  *     which builds the filter graph and hands the resulting node back.
  *   - BridgeTake / BridgeGive move nodes between C and Python through a keyed table, because the
  *     Python module cannot wrap a raw VSNode*.
@@ -31,8 +31,8 @@
 #include "VapourSynth4.h"
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
-#define SHIFTNET_BRIDGE_ABI 1
-#define ENTRY_MODULE "vsshiftnet.vs.native"
+#define SHIFTNET_BRIDGE_ABI 2
+#define ENTRY_MODULE "vsshiftnet.vs.entry"
 #define ERRBUF 1024
 
 /* ------------------------------------------------------------------------------------------ */
@@ -882,7 +882,7 @@ fail:
 
 #define COMMON_ARGS                                                                           \
     "model:data:opt;device:data:opt;fp16:int:opt;length:int:opt;length_pad:int:opt;"         \
-    "tile:int[]:opt;tile_pad:int:opt;sc:int:opt;planes:int[]:opt;matrix:int:opt;"
+    "tile:int[]:opt;tile_pad:int:opt;sc:int:opt;planes:int[]:opt;matrix:data:opt;"
 
 /* Python objects of our types (a plane a script keeps, a step's frames) can outlive the core,
    which unloads its plugins when freed; their methods must stay mapped, so never unload. */

@@ -17,7 +17,8 @@ import pytest
 import vapoursynth as vs
 
 from vsshiftnet.vs import native
-from vsshiftnet.vs.native import Frame, run_step
+from vsshiftnet.vs.native import run_step
+from vsshiftnet.vs.protocol import Frame
 
 from .conftest import planes_of, random_clip
 

@@ -205,6 +205,28 @@ def test_matrix_argument_and_missing_matrix(core: vs.Core) -> None:
         assert "_Matrix" not in out.get_frame(0).props  # props are the input's, untouched
 
 
+MATRIX_SPELLINGS = (1, "1", "709", "bt709", "BT.709", 5, "470bg", "bt470bg", "601", "bt601",
+                    "smpte170m", "2020ncl", "bt2020nc", "bt2020")
+
+
+def test_plugin_matrix_takes_the_python_functions_names(core: vs.Core,
+                                                        checkpoints: dict[str, Path]) -> None:
+    """core.shiftnet.Denoise/Deblur(matrix=) accept every spelling vsshiftnet.denoise does
+    (the README's own matrix="709" included), names and numbers, with the same result."""
+    src = core.std.RemoveFrameProps(random_clip(vs.YUV420P8, 32, 32, 3, smooth=True), "_Matrix")
+    ck = str(checkpoints["denoise"])
+    for m in MATRIX_SPELLINGS:
+        a = core.shiftnet.Denoise(src, sigma=10, model=ck, matrix=m, length=3, length_pad=0)
+        b = svs.denoise(src, 10, model=ck, matrix=m, length=3, length_pad=0)
+        assert all(np.array_equal(x, y) for x, y in zip(planes_of(a, 1), planes_of(b, 1))), m
+    d = core.shiftnet.Deblur(src, model=str(checkpoints["deblur"]), matrix="709", length=3,
+                             length_pad=0)
+    d.get_frame(0)
+    with pytest.raises(vs.Error, match="shiftnet.Denoise: matrix 'bt999' is unknown; use a "
+                                       "_Matrix number .* or one of .*709"):
+        core.shiftnet.Denoise(src, sigma=10, model=ck, matrix="bt999")
+
+
 def test_planes_restores_only_selected(core: vs.Core) -> None:
     src = random_clip(vs.YUV420P8, 32, 32, 3, smooth=True, _Matrix=1)
     out = svs.denoise(src, 10, model=FuncNet(lambda x: 1 - x), planes=[0], length=3,
@@ -380,7 +402,8 @@ def _bad_cases(core: vs.Core, ck: dict[str, Path], tmp: Path) -> list[Case]:
         ("unknown model", lambda: dn(ok, model="nope-model"),
          D + "cannot load model 'nope-model': unknown model"),
         ("missing file", lambda: dn(ok, model=str(tmp / "missing.pth")), "does not exist"),
-        ("not a checkpoint", lambda: dn(ok, model=broken), "cannot be read"),
+        ("not a checkpoint", lambda: dn(ok, model=broken),
+         "is a text file .*expected a Shift-Net checkpoint"),
         ("mismatched weights", lambda: dn(ok, model=wrong), D + "cannot load model"),
         ("wrong task", lambda: db(ok, model=ck["denoise"]),
          "shiftnet.Deblur: cannot load model .* is a denoise model, not a deblur model"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from .cli import add_colour_args
+from .cli import add_colour_args, add_input_args
 from .core import add_restore_args, build_restorer, restore_options
 from .pipeline import (
     EncodeOptions,
@@ -28,7 +29,7 @@ from .pipeline import (
     run,
     temp_path,
 )
-from .probe import ProbeError, find_tool
+from .probe import ProbeError
 from .procs import FFmpegProcess, one_line
 
 log = logging.getLogger("vsshiftnet.ffpipe.batch")
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the input path as the script argument 'in' (and 'sigma' when given)")
     p.add_argument("--vpy-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra vspipe script argument, repeatable")
+    p.add_argument("--vspipe", help="vspipe executable for --via vspipe (default: from PATH, "
+                   "else the one beside this Python, as in a venv)")
     p.add_argument("--ext", default=".mkv", help="output container extension (default .mkv)")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders")
     add_restore_args(p)
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-copy-audio", dest="copy_audio", action="store_false")
     e.add_argument("--no-copy-subtitles", dest="copy_subtitles", action="store_false")
     add_colour_args(p)
+    add_input_args(p)
     p.add_argument("--allow-vfr", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -101,16 +105,21 @@ def _external(job: Job, args: argparse.Namespace) -> None:
                                      stdout=subprocess.PIPE)
             dec.stdout.close()  # the filter owns the pipe now
         else:
-            if args.vpy is None:
-                raise PipelineError("--via vspipe needs --vpy SCRIPT.vpy")
-            cmd = [find_tool("vspipe"), "-c", "y4m", str(args.vpy), "-", "-a", f"in={job.inp}"]
+            # vspipe runs the script from the script's folder: every path must be absolute.
+            cmd = [args.vspipe, "-c", "y4m", str(args.vpy.resolve()), "-", "-a",
+                   f"in={job.inp.resolve()}"]
             s = job.restore
             if s.sigma is not None:
                 cmd += ["-a", f"sigma={s.sigma:g}"]
             # Forward what examples/*.vpy accept; scene cuts and tiles stay the script's.
             cmd += ["-a", f"device={s.device}", "-a", f"length={s.length}",
                     "-a", f"length_pad={s.length_pad}"]
-            cmd += ["-a", f"model={s.model}"] if s.model else []
+            if s.model:
+                model = Path(s.model)
+                cmd += ["-a", f"model={model.resolve() if model.exists() else s.model}"]
+            if job.matrix or p.info.video.color_space is None:
+                # bestsource leaves _Matrix unset on untagged input; say what ffpipe decided.
+                cmd += ["-a", f"matrix={p.spec.matrix}"]
             for kv in args.vpy_arg:
                 cmd += ["-a", kv]
             producer = FFmpegProcess("vspipe", cmd, stdout=subprocess.PIPE)
@@ -132,6 +141,44 @@ def _external(job: Job, args: argparse.Namespace) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Every problem with the arguments as a ValueError, before any file is touched."""
+    if not args.indir.is_dir():
+        raise ValueError(f"IN_DIR {args.indir} is not a folder")
+    if args.outdir.exists() and not args.outdir.is_dir():
+        raise ValueError(f"OUT_DIR {args.outdir} exists and is not a folder; pass a folder")
+    if args.outdir.resolve() == args.indir.resolve():
+        raise ValueError("OUT_DIR is IN_DIR: outputs would overwrite or be taken for inputs; "
+                         "pass another folder")
+    ext = args.ext if args.ext.startswith(".") else "." + args.ext
+    if len(ext) < 2 or "/" in ext or " " in ext:
+        raise ValueError(f"--ext {args.ext!r} is not a file extension (e.g. .mkv)")
+    if args.via != "vspipe":
+        if args.vpy or args.vpy_arg or args.vspipe:
+            raise ValueError("--vpy, --vpy-arg and --vspipe apply to --via vspipe only")
+        return
+    if args.vpy is None:
+        raise ValueError("--via vspipe needs --vpy SCRIPT.vpy (e.g. examples/denoise.vpy)")
+    if not args.vpy.is_file():
+        raise ValueError(f"--vpy {args.vpy}: no such file")
+    args.vspipe = _find_vspipe(args.vspipe)
+
+
+def _find_vspipe(override: str | None) -> str:
+    if override:
+        found = shutil.which(override)
+        if found is None:
+            raise ValueError(f"--vspipe {override}: not an executable")
+        return found
+    # A venv that is not activated has vspipe beside its Python, not on PATH.
+    found = shutil.which("vspipe") or shutil.which("vspipe", path=str(Path(sys.executable)
+                                                                        .parent))
+    if found is None:
+        raise ValueError("vspipe not found on PATH or beside this Python; install "
+                         "VapourSynth (pip install vapoursynth) or pass --vspipe PATH")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -141,13 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         extra = tuple(tuple(kv.split("=", 1)) for kv in args.extra)
         if any(len(kv) != 2 for kv in extra):
             raise ValueError("-e takes KEY=VALUE")
-    except ValueError as e:
-        sys.stderr.write(f"batch: error: {e}\n")
+        _check_args(args)
+        args.outdir.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as e:
+        sys.stderr.write(f"batch: error: {one_line(e)}\n")
         return 2
-    if not args.indir.is_dir():
-        sys.stderr.write(f"batch: error: {args.indir} is not a folder\n")
-        return 1
-    args.outdir.mkdir(parents=True, exist_ok=True)
     enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
                         pix_fmt=args.pix_fmt, extra=extra,  # type: ignore[arg-type]
                         copy_audio=args.copy_audio, copy_subtitles=args.copy_subtitles)
@@ -165,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("[%d/%d] %s -> %s", i, len(files), rel, out)
         job = Job(inp=src, out=out, restore=opts, encode=enc, progress=args.progress,
                   allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
-                  chroma_loc=args.chroma_loc)
+                  chroma_loc=args.chroma_loc, allow_short=args.allow_short,
+                  stream=args.stream, deinterlace=args.deinterlace)
         try:
             if args.via == "ffpipe":
                 if restorer is None:

@@ -28,6 +28,19 @@ def add_colour_args(p: argparse.ArgumentParser) -> None:
                    help="chroma siting (default: the input's tag)")
 
 
+def add_input_args(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """How to take inputs that are not one clean progressive video (shared with batch)."""
+    g.add_argument("--stream", type=int, metavar="N",
+                   help="restore video stream N (0 = the first video stream, as ffmpeg's v:N; "
+                   "default 0)")
+    g.add_argument("--allow-short", action="store_true",
+                   help="accept a truncated or damaged input: restore the frames that decode "
+                   "(default: refuse, naming frames decoded vs expected)")
+    g.add_argument("--deinterlace", action="store_true",
+                   help="deinterlace interlaced input with ffmpeg's bwdif, one frame per "
+                   "frame (default: refuse interlaced input)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m vsshiftnet.ffpipe",
@@ -61,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"frames per --resume segment (default {DEFAULT_SEGMENT})")
     r.add_argument("--allow-vfr", action="store_true",
                    help="accept variable-frame-rate input, retimed to its nominal rate")
+    add_input_args(r)
     r.add_argument("--ffmpeg", help="ffmpeg executable (default: from PATH)")
     r.add_argument("--ffprobe", help="ffprobe executable (default: from PATH)")
     r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -75,4 +89,5 @@ def job_from_args(args: argparse.Namespace) -> Job:
                start=args.start, end=args.end, overwrite=args.overwrite,
                progress=args.progress, resume=args.resume, segment=args.segment,
                allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
-               chroma_loc=args.chroma_loc, ffmpeg=args.ffmpeg, ffprobe=args.ffprobe)
+               chroma_loc=args.chroma_loc, ffmpeg=args.ffmpeg, ffprobe=args.ffprobe,
+               allow_short=args.allow_short, stream=args.stream, deinterlace=args.deinterlace)

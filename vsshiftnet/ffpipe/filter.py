@@ -43,6 +43,13 @@ def run_filter(args: argparse.Namespace, inp: BinaryIO, out: BinaryIO,
     opts = restore_options(args)
     reader = Y4MReader(inp)
     fmt = reader.format
+    if fmt.interlace not in ("p", "?", ""):
+        # The network mixes lines of both fields as if they were one picture; the output
+        # would be neither interlaced nor clean progressive.
+        order = {"t": "top field first", "b": "bottom field first", "m": "mixed"}
+        raise Y4MError(f"the input is interlaced (I{fmt.interlace}: "
+                       f"{order.get(fmt.interlace, 'interlaced')}); deinterlace it before the "
+                       "filter, e.g. ffmpeg -i IN -vf bwdif=mode=send_frame -f yuv4mpegpipe ...")
     spec = color_spec(fmt, matrix=args.matrix, rng=args.range, siting=args.chroma_loc, y4m=fmt)
     log.info("%dx%d %s, %s %s range, chroma %s", fmt.width, fmt.height, fmt.pix_fmt,
              spec.matrix, "full" if spec.full_range else "limited", spec.siting)
@@ -52,7 +59,16 @@ def run_filter(args: argparse.Namespace, inp: BinaryIO, out: BinaryIO,
     writer = Y4MWriter(out, fmt)
     progress = Progress(None, enabled=bool(args.progress if args.progress is not None
                                            else sys.stderr.isatty()), label="shiftnet_y4m: ")
-    for planes in reader:
+    frames = iter(reader)
+    damaged: Y4MError | None = None
+    while True:
+        try:
+            planes = next(frames)
+        except StopIteration:
+            break
+        except Y4MError as e:  # e.g. the input ends inside a frame: keep what came before
+            damaged = e
+            break
         for restored in core.push(planes):
             writer.write_frame(restored)
             progress.update()
@@ -61,7 +77,14 @@ def run_filter(args: argparse.Namespace, inp: BinaryIO, out: BinaryIO,
         progress.update()
     writer.flush()
     progress.close()
+    if damaged is not None:
+        raise InputDamaged(f"{damaged}; the {reader.frames_read} complete frame(s) before it "
+                           "were restored and written")
     return writer.frames_written
+
+
+class InputDamaged(Y4MError):
+    """The input stopped being valid y4m; every complete frame before that was written."""
 
 
 def main(argv: list[str] | None = None) -> int:

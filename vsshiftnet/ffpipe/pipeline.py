@@ -19,7 +19,17 @@ import numpy as np
 
 from .color import ColorSpec, PlaneFormat, matrix_name
 from .core import FrameRestorer, RestoreOptions, build_restorer, decode_span
-from .probe import MediaInfo, ProbeError, count_frames, find_tool, probe
+from .encoders import check_crf, odd_size_problem
+from .probe import (
+    MediaInfo,
+    PixelLayout,
+    ProbeError,
+    VideoStream,
+    count_frames,
+    find_tool,
+    pixel_layout,
+    probe,
+)
 from .procs import FFmpegProcess, PipelineError, Progress, encoder_pix_fmts, ffmpeg_version
 from .y4m import Y4MError, Y4MFormat, Y4MReader, Y4MWriter
 
@@ -64,6 +74,9 @@ class Job:
     chroma_loc: str | None = None
     ffmpeg: str | None = None
     ffprobe: str | None = None
+    allow_short: bool = False  # accept a truncated/damaged input: restore what decodes
+    stream: int | None = None  # which video stream (v:N); None: the first
+    deinterlace: bool = False  # bwdif before restoring; interlaced input is refused without
 
 
 @dataclasses.dataclass
@@ -82,6 +95,8 @@ class _Plan:
     spec: ColorSpec
     ffmpeg: str
     ffprobe: str
+    allow_short: bool = False
+    deinterlace: bool = False
 
 
 class _Interrupted(BaseException):
@@ -147,9 +162,23 @@ def _check_out(job: Job) -> None:
         raise PipelineError(f"output folder {out.parent} is not writable")
 
 
-def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str) -> tuple[str, dict[str, Any]]:
+def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str, v: VideoStream
+                  ) -> tuple[str, str, dict[str, Any]]:
+    """(codec, output pixel format, codec options), refused here rather than by the encoder
+    after the first window was restored."""
     enc = job.encode
     codec = enc.codec
+    out_layout = pixel_layout(out_pix_fmt)
+    odd = odd_size_problem(codec or DEFAULT_CODEC, v.width, v.height, out_layout.ssx,
+                           out_layout.ssy)
+    if odd and codec is None and enc.pix_fmt is None:
+        # libx264 refuses odd sizes in 4:2:0/4:2:2; 4:4:4 at the same depth keeps every pixel.
+        out_pix_fmt = PixelLayout(0, 0, out_layout.bits).y4m_pix_fmt
+        log.warning("%s cannot encode the odd size %dx%d in %s; encoding %s instead (pass "
+                    "-c:v ffv1 to keep %s losslessly)", DEFAULT_CODEC, v.width, v.height,
+                    v.layout.y4m_pix_fmt, out_pix_fmt, v.layout.y4m_pix_fmt)
+    elif odd:
+        raise PipelineError(odd)
     if codec is None:
         fmts = encoder_pix_fmts(ffmpeg_exe, DEFAULT_CODEC)
         if fmts is None or out_pix_fmt in fmts:
@@ -178,7 +207,8 @@ def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str) -> tuple[str, dic
         opts.setdefault("level", 3)
     for key, value in enc.extra:
         opts[key] = value
-    return codec, opts
+    check_crf(codec, opts.get("crf"))
+    return codec, out_pix_fmt, opts
 
 
 def plan(job: Job) -> _Plan:
@@ -187,10 +217,34 @@ def plan(job: Job) -> _Plan:
     if not job.inp.exists():
         raise PipelineError(f"{job.inp}: no such file")
     _check_out(job)
-    info = probe(job.inp, ffprobe_exe)
+    info = probe(job.inp, ffprobe_exe, job.stream)
     v = info.video
+    if len(info.video_streams) > 1:
+        log.warning("%s has %d video streams (%s); restoring stream %d (%s), the others are not "
+                    "copied; pass --stream N to restore another", job.inp,
+                    len(info.video_streams), ", ".join(f"{i}: {d}" for i, d in
+                                                       enumerate(info.video_streams)),
+                    job.stream or 0, info.video_streams[job.stream or 0])
+    if v.interlaced and not job.deinterlace:
+        raise PipelineError(
+            f"{job.inp} is interlaced (field order {v.field_order}); restoring it as progressive "
+            "would blend its fields: pass --deinterlace (ffmpeg's bwdif, one frame per frame) "
+            "or deinterlace it first")
     counted = count_frames(info, ffprobe_exe)
     total = counted.frames
+    declared = v.declared_frames
+    # Packets counted is what can be read; the demuxer's complaint or the container's own
+    # count says whether that is the whole video.
+    short = counted.errors is not None or (v.nb_frames is not None and v.nb_frames > total)
+    if short:
+        what = f"{total} of {declared}" if declared and declared > total else f"{total}"
+        if not job.allow_short:
+            raise PipelineError(
+                f"{job.inp} is truncated or damaged ({counted.errors or 'fewer frames than '
+                'the container declares'}): {what} frames can be read; pass --allow-short "
+                "to restore the frames that are there")
+        log.warning("%s is truncated or damaged (%s): restoring the %s frames that can be "
+                    "read (--allow-short)", job.inp, counted.errors or "short", what)
     # Retiming to the nominal rate moves the last frame by `drift`; over 2 frames is VFR.
     vfr = abs(counted.drift) > 2.0 / float(v.fps) or (
         v.avg_fps is not None and abs(float(v.avg_fps) / float(v.fps) - 1.0) > 0.01)
@@ -217,7 +271,7 @@ def plan(job: Job) -> _Plan:
     if v.pix_fmt.startswith("yuvj"):
         decode_pix_fmt = v.pix_fmt  # y4m takes yuvj*; converting would squash the range
     out_pix_fmt = job.encode.pix_fmt or v.layout.y4m_pix_fmt
-    codec, codec_opts = _choose_codec(job, ffmpeg_exe, out_pix_fmt)
+    codec, out_pix_fmt, codec_opts = _choose_codec(job, ffmpeg_exe, out_pix_fmt, v)
     # Untagged siting: what ffmpeg's y4m muxer will announce (C420jpeg for 8-bit 4:2:0),
     # so this and the y4m filter on the same stream agree.
     lay = v.layout
@@ -230,11 +284,15 @@ def plan(job: Job) -> _Plan:
     return _Plan(info=info, total=total, start=job.start, end=end,
                  decode_pix_fmt=decode_pix_fmt, out_pix_fmt=out_pix_fmt, codec=codec,
                  codec_opts=codec_opts, color_tags=_colour_tags(info), spec=spec,
-                 ffmpeg=ffmpeg_exe, ffprobe=ffprobe_exe)
+                 ffmpeg=ffmpeg_exe, ffprobe=ffprobe_exe, allow_short=job.allow_short,
+                 deinterlace=job.deinterlace and v.interlaced)
 
 
 def decoder_command(p: _Plan, first: int, stop: int | None) -> list[str]:
     stream = ffmpeg.input(str(p.info.path))[str(p.info.video.index)]
+    if p.deinterlace:
+        # One output frame per input frame, so frame numbers (and --start/--end) still hold.
+        stream = stream.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     if first > 0 or stop is not None:
         kw: dict[str, int] = {"start_frame": first}
         if stop is not None:
@@ -358,6 +416,16 @@ def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | N
     dec.check()
     if index == first:
         raise PipelineError(f"{job.inp}: the decoder produced no frames")
+    expected = p.end - p.start
+    if (handed < expected or dec.lines) and not p.allow_short:
+        # Nothing is renamed into place: the caller removes the partial output.
+        raise PipelineError(
+            f"{job.inp} is truncated or damaged: decoded {handed} of {expected} frames"
+            f"{f' (the decoder said: {dec.tail()})' if dec.lines else ''}; nothing was "
+            "written; pass --allow-short to keep the frames that decode")
+    if handed < expected:
+        log.warning("decoded %d of %d frames (--allow-short): the output is shorter", handed,
+                    expected)
     if core.cuts:
         log.info("%d scene cut(s) detected", core.cuts)
     return handed
@@ -558,8 +626,6 @@ def run(job: Job, restorer: Any = None) -> None:
                 proc.kill()
             for t in temps:
                 t.unlink(missing_ok=True)
-    if progress.done != p.end - p.start:
-        log.warning("wrote %d frames; ffprobe counted %d", progress.done, p.end - p.start)
 
 
 def install_sigterm() -> Any:

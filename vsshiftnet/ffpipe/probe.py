@@ -96,6 +96,13 @@ class VideoStream:
     sar: str | None
     start_time: float
     tags: dict[str, str]
+    field_order: str | None = None  # ffprobe's: progressive, tt, bb, tb, bt
+    declared_frames: int | None = None  # what the container says (nb_frames or duration)
+    nb_frames: int | None = None  # the container's exact count, when it keeps one (mp4)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tt", "bb", "tb", "bt")
 
     @property
     def full_range(self) -> bool:
@@ -113,6 +120,7 @@ class MediaInfo:
     video: VideoStream
     streams: tuple[dict[str, Any], ...]  # every stream as ffprobe reports it
     chapters: int
+    video_streams: tuple[str, ...] = ()  # "#index codec WxH" of every video stream
 
     def streams_of(self, codec_type: str) -> list[dict[str, Any]]:
         return [s for s in self.streams
@@ -153,8 +161,31 @@ def _run_json(cmd: list[str]) -> dict[str, Any]:
         raise ProbeError(f"ffprobe printed no valid JSON: {e}") from None
 
 
-def probe(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
-    """Inspect `path`; the video stream is the first one that is not cover art."""
+def _declared_frames(video: dict[str, Any], fps: Fraction) -> int | None:
+    """Frames the container announces: nb_frames (mp4), else the stream's duration (mkv
+    keeps it in a DURATION tag) at the nominal rate."""
+    try:
+        if int(video.get("nb_frames") or 0) > 0:
+            return int(video["nb_frames"])
+    except ValueError:
+        pass
+    dur = video.get("duration")
+    tag = dict(video.get("tags", {})).get("DURATION")
+    seconds: float | None = None
+    try:
+        if dur not in (None, "N/A"):
+            seconds = float(dur)
+        elif tag:
+            h, m, sec = tag.split(":")
+            seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+    return round(seconds * float(fps)) if seconds else None
+
+
+def probe(path: Path, ffprobe: str = "ffprobe", stream: int | None = None) -> MediaInfo:
+    """Inspect `path`; the video stream is number `stream` among its video streams (cover
+    art left out), the first by default."""
     if not path.exists():
         raise ProbeError(f"{path}: no such file")
     if not path.is_file():
@@ -165,10 +196,16 @@ def probe(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
     except ProbeError as e:
         raise ProbeError(f"{path}: {str(e).replace(f'{path}: ', '')}") from None
     streams = tuple(data.get("streams", []))
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
-    if video is None:
+    videos = [s for s in streams if s.get("codec_type") == "video"
+              and not s.get("disposition", {}).get("attached_pic")]
+    if not videos:
         raise ProbeError(f"{path}: no video stream")
+    if stream is not None and not 0 <= stream < len(videos):
+        raise ProbeError(f"{path}: --stream {stream} does not exist; the file has "
+                         f"{len(videos)} video stream(s), numbered 0 to {len(videos) - 1}")
+    video = videos[stream or 0]
+    choices = tuple(f"#{s['index']} {s.get('codec_name')} {s.get('width')}x{s.get('height')}"
+                    for s in videos)
     pix_fmt = video.get("pix_fmt")
     if not pix_fmt:
         raise ProbeError(f"{path}: video stream {video['index']} has no pixel format "
@@ -192,16 +229,21 @@ def probe(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
         sar=_known(video.get("sample_aspect_ratio")),
         start_time=float(video.get("start_time") or 0.0),
         tags=dict(video.get("tags", {})),
+        field_order=_known(video.get("field_order")),
+        declared_frames=_declared_frames(video, fps),
+        nb_frames=int(video["nb_frames"]) if str(video.get("nb_frames", "")).isdigit() else None,
     )
     fmt = data.get("format", {})
     return MediaInfo(path=path, format_name=str(fmt.get("format_name", "")), video=vs,
-                     streams=streams, chapters=len(data.get("chapters", [])))
+                     streams=streams, chapters=len(data.get("chapters", [])),
+                     video_streams=choices)
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameCount:
     frames: int
     drift: float  # seconds the last frame is off from where a constant rate puts it
+    errors: str | None = None  # the demuxer's complaint (e.g. "File ended prematurely")
 
 
 def count_frames(info: MediaInfo, ffprobe: str = "ffprobe") -> FrameCount:
@@ -230,4 +272,6 @@ def count_frames(info: MediaInfo, ffprobe: str = "ffprobe") -> FrameCount:
     if len(stamps) > 1:
         stamps.sort()
         drift = (stamps[-1] - stamps[0]) - (len(stamps) - 1) / float(info.video.fps)
-    return FrameCount(frames, drift)
+    lines = [ln.split("] ", 1)[-1] for ln in
+             proc.stderr.decode(errors="replace").strip().splitlines()]
+    return FrameCount(frames, drift, " | ".join(dict.fromkeys(lines[:3])) or None)

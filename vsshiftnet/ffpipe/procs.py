@@ -43,6 +43,7 @@ class FFmpegProcess:
         except OSError as e:
             raise PipelineError(f"cannot start {role} ({cmd[0]}): {e}") from None
         self._tail: collections.deque[str] = collections.deque(maxlen=6)
+        self.lines = 0  # stderr lines seen; under -v error each one is an error
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
@@ -51,6 +52,7 @@ class FFmpegProcess:
         for raw in self.proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             if line:
+                self.lines += 1
                 self._tail.append(line)
                 log.debug("%s: %s", self.role, line)
 
@@ -66,8 +68,12 @@ class FFmpegProcess:
 
     def tail(self, n: int = 3) -> str:
         self._reader.join(timeout=2)
-        lines = list(self._tail)[-n:]
-        return " | ".join(lines) if lines else "no message"
+        lines = list(self._tail)
+        # A Python traceback (vspipe, the y4m filter): its last "...Error: ..." line says it.
+        errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception): ", ln)]
+        if errors:
+            return errors[-1]
+        return " | ".join(lines[-n:]) if lines else "no message"
 
     def wait(self) -> int:
         rc = self.proc.wait()

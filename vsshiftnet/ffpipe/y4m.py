@@ -246,7 +246,11 @@ class Y4MReader:
             return None
         if not line.startswith(FRAME_TAG):
             raise Y4MError(f"corrupt y4m stream: no FRAME marker before frame {self.frames_read}")
-        data = _read_exact(self._stream, self.format.frame_bytes)
+        try:
+            data = _read_exact(self._stream, self.format.frame_bytes)
+        except Y4MError as e:
+            raise Y4MError(f"truncated y4m input: it ends inside frame {self.frames_read} "
+                           f"({str(e).split('(', 1)[-1]}") from None
         if data is None:
             raise Y4MError(f"truncated y4m stream: frame {self.frames_read} has no data")
         planes = []

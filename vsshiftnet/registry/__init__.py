@@ -56,7 +56,7 @@ def load_model(source: str | Path, *, arch: str | dict[str, Any] | ShiftNetConfi
     sd, stored = read_checkpoint(path)
     if arch is not None:
         config = _as_config(arch)
-    config = config or stored or recognise(sd)
+    config = config or stored or recognise(sd, path)
     if task is not None and config.task != task:
         raise ModelError(f"{source} is a {config.task} model, not a {task} model; "
                          f"use a {task} model (default: {DEFAULT_MODEL.get(task, '?')})")

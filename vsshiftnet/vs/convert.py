@@ -20,6 +20,8 @@ MATRIX_NAMES: dict[str, int] = {
     "rgb": 0, "709": 1, "bt709": 1, "fcc": 4, "470bg": 5, "bt470bg": 5, "601": 6, "170m": 6,
     "smpte170m": 6, "240m": 7, "ycgco": 8, "2020ncl": 9, "bt2020nc": 9, "2020cl": 10,
     "bt2020c": 10, "chromancl": 12, "chromacl": 13, "ictcp": 14,
+    # ffpipe's and ffprobe's spellings, so one name works in every front end
+    "bt601": 6, "smpte240m": 7, "bt2020": 9, "bt2020ncl": 9, "bt2020cl": 10,
 }
 _CHROMALOC_NAMES = ["left", "center", "top_left", "top", "bottom_left", "bottom"]
 

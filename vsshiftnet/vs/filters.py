@@ -83,13 +83,18 @@ def _check_planes(fname: str, planes: Any, fmt: vs.VideoFormat) -> list[int]:
 
 
 def _check_matrix(fname: str, matrix: Any) -> int | None:
+    # core.shiftnet declares matrix as data, so numbers arrive there as strings ("1"); names
+    # win over numbers ("709" is BT.709, not _Matrix 709).
     if matrix is None:
         return None
     if isinstance(matrix, str):
-        key = matrix.lower().replace("_", "").replace("-", "").replace(".", "")
+        key = matrix.lower().replace("_", "").replace("-", "").replace(".", "").strip()
+        if key not in convert.MATRIX_NAMES and key.isdigit():
+            return _check_matrix(fname, int(key))
         if key not in convert.MATRIX_NAMES:
-            raise _err(fname, f"matrix {matrix!r} is unknown; use one of "
-                              f"{sorted(convert.MATRIX_NAMES)} or a _Matrix number")
+            raise _err(fname, f"matrix {matrix!r} is unknown; use a _Matrix number (1 = BT.709, "
+                              f"6 = BT.601, 9 = BT.2020) or one of "
+                              f"{', '.join(sorted(convert.MATRIX_NAMES))}")
         return convert.MATRIX_NAMES[key]
     if _is_int(matrix) and matrix in convert.MATRIX_NAMES.values():
         return int(matrix)

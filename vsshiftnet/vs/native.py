@@ -1,9 +1,11 @@
 """The Python half of the `core.shiftnet` bridge.
 
 The native plugin (native/shiftnet_bridge.c) keeps no policy: `shiftnet.Denoise/Deblur`
-call `_plugin_entry` here, and the generic frame filter `shiftnet.Run` drives a Python
-"step" object claimed through `_claim_step`. Nodes cross between C and Python through
-`shiftnet.BridgeTake` / `shiftnet.BridgeGive`, because this module cannot wrap a raw VSNode*.
+call `vsshiftnet.vs.entry._plugin_entry`, and the generic frame filter `shiftnet.Run` drives a
+Python "step" object claimed through `_claim_step` here (re-exported by `entry`, the one
+module the C side imports). This module never imports the filters: they build on it. Nodes
+cross between C and Python through `shiftnet.BridgeTake` / `shiftnet.BridgeGive`, because
+this module cannot wrap a raw VSNode*.
 
 `ensure_plugin()` makes `core.shiftnet` available when the installed (autoloaded) plugin is
 missing, e.g. in an editable install or a source checkout: it compiles the bridge once into a
@@ -23,36 +25,23 @@ import sysconfig
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import vapoursynth as vs
+
+from .protocol import Step
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
-BRIDGE_ABI = 1
+BRIDGE_ABI = 2  # 2: matrix is data (names and numbers)
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]
 
 _build_lock = threading.Lock()
-
-
-class Frame(Protocol):
-    """What `Step.process` receives for each requested frame (a C object)."""
-
-    def plane(self, i: int) -> Any: ...  # read-only 2-D buffer; keeps the frame alive
-    def num_planes(self) -> int: ...
-    def prop(self, key: str, default: Any = None) -> Any: ...
-
-
-class Step(Protocol):
-    """What `shiftnet.Run` drives. Called from VapourSynth worker threads: must be thread-safe."""
-
-    def frames_needed(self, n: int) -> list[tuple[int, int]]: ...
-    def process(self, n: int, frames: list[Frame]) -> list[Any]: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,39 +189,3 @@ def run_step(clips: list[vs.VideoNode], step: Step, *, name: str,
     finally:
         with _steps_lock:
             _steps.pop(handle, None)  # only left here when Run failed before claiming it
-
-
-# --------------------------------------------------------------------------------------------
-# Entry point of core.shiftnet.Denoise / Deblur
-
-#: Arguments that are arrays; every other argument arrives as a one-element list.
-_ARRAY_ARGS = {"tile", "planes"}
-_BOOL_ARGS = {"fp16", "sc"}
-
-
-def _plugin_entry(function: str, values: dict[str, list[Any]], nodes: dict[str, list[int]],
-                  result_key: int) -> None:
-    """Called by the C create function of shiftnet.<function> with its arguments (nodes as
-    keys of the bridge's table); hands the result back through BridgeGive."""
-    from . import filters  # torch is imported only when a filter is really built
-
-    core = vs.core
-    plugin = getattr(core, NAMESPACE)
-    kwargs: dict[str, Any] = {}
-    for key, keys in nodes.items():
-        clips = [plugin.BridgeTake(key=k) for k in keys]
-        kwargs[key] = clips[0] if len(clips) == 1 else clips
-    for key, vals in values.items():
-        if key in _ARRAY_ARGS:
-            kwargs[key] = list(vals)
-        elif len(vals) == 1:
-            kwargs[key] = bool(vals[0]) if key in _BOOL_ARGS else vals[0]
-        else:
-            kwargs[key] = list(vals)
-    if function == "Denoise":
-        clip = filters.denoise_from_plugin(**kwargs)
-    elif function == "Deblur":
-        clip = filters.deblur_from_plugin(**kwargs)
-    else:
-        raise vs.Error(f"shiftnet.{function}: unknown function")
-    plugin.BridgeGive(clip=clip, key=result_key)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Restorer, WindowCache, fetch_range, plan_window
-from .native import Frame
+from .protocol import Frame
 
 log = logging.getLogger(__name__)
 
