@@ -139,3 +139,28 @@ def test_folded_repconv_gives_the_same_output() -> None:
     with torch.no_grad():
         torch.testing.assert_close(folded(x, nm), net(x, nm), atol=1e-5, rtol=0)
     assert sum(p.numel() for p in folded.parameters()) < sum(p.numel() for p in net.parameters())
+
+
+def test_pixel_unshuffle_stem(tmp_path: Path) -> None:
+    """stem=2 runs the network at half resolution on 4x the channels: any frame size still
+    comes back whole, the result depends on every input pixel, and it loads by its card."""
+    cfg = cpu_config("denoise", c0=8, c=16, growth=2, unets=1, blocks=1, pairs=1).with_(stem=2)
+    assert cfg.multiple == 8 and cfg.in_channels == 16
+    torch.manual_seed(0)
+    from vsshiftnet.arch import ShiftNet
+
+    net = ShiftNet(cfg).eval()
+    x = torch.rand(1, 3, 3, 21, 30, requires_grad=True)
+    nm = torch.full((1, 3, 1, 21, 30), 0.1)
+    y = net(x, nm)
+    assert y.shape == x.shape
+    y[0, 1, :, 20, 29].sum().backward()  # the odd last row/column is restored, not dropped
+    assert x.grad is not None and x.grad[0, 1, :, 20, 29].abs().sum() > 0
+    path = tmp_path / "stem.pt"
+    torch.save({"params": net.state_dict(), "config": cfg.to_dict()}, path)
+    loaded = load_model(path)
+    assert loaded.config.stem == 2
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x.detach(), nm), y.detach())
+    with pytest.raises(ValueError, match="stem=3"):
+        cfg.with_(stem=3)

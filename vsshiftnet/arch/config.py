@@ -34,6 +34,10 @@ class ShiftNetConfig:
     tail: Literal["cat", "add"] = "cat"  # how the GSTS stage merges its skip at full res
     shift_cabs: bool = False  # denoise+ only: temporal-shift CABs in the encoder
     lrelu_first: bool = False  # denoise+ registers lrelu before conv_trans (key order)
+    # 1 = the paper's layout; 2 = a pixel-unshuffle stem: the whole network runs at half
+    # resolution on 4x the input channels and pixel-shuffles its output back (CPU models:
+    # wide layers on fewer pixels keep a CPU busier than narrow full-resolution ones)
+    stem: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -55,6 +59,8 @@ class ShiftNetConfig:
             problems.append("shift_cabs needs CAB encoder blocks (enc_gsts=False)")
         if self.shift_cabs and self.enc_blocks[0] < 2:
             problems.append("shift_cabs needs at least 2 blocks at encoder level 1")
+        if self.stem not in (1, 2):
+            problems.append(f"stem={self.stem} must be 1 (none) or 2 (pixel-unshuffle by 2)")
         if min(self.c0, self.growth, self.pairs, self.ca_reduction) < 1:
             problems.append("c0, growth, pairs and ca_reduction must be positive")
         if problems:
@@ -63,11 +69,12 @@ class ShiftNetConfig:
     @property
     def multiple(self) -> int:
         """H and W must be multiples of this (slim U-Nets go to H/4, the GSTS stage lower)."""
-        return max(4, 2**self.levels)
+        return max(4, 2**self.levels) * self.stem
 
     @property
     def in_channels(self) -> int:
-        return 4 if self.task == "denoise" else 3
+        """Channels of the first convolution (after the stem's pixel-unshuffle)."""
+        return (4 if self.task == "denoise" else 3) * self.stem**2
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -30,7 +30,7 @@ class ShiftNet(nn.Module):
         self.feat_extract = nn.Sequential(
             conv(cfg.in_channels, c0, 3, bias=True), CAB(c0, r, nn.PReLU())
         )
-        self.conv_last = conv(c0, 3, 3 if denoise else 5)
+        self.conv_last = conv(c0, 3 * cfg.stem**2, 3 if denoise else 5)
         if cfg.lrelu_first:
             self.lrelu = nn.PReLU()
             self.conv_trans = conv(c0, c0, 3, bias=True)
@@ -74,7 +74,11 @@ class ShiftNet(nn.Module):
         frames = x_in.reshape(b * t, -1, h, w)
         if ph or pw:  # replicate-pad to the multiple the scales need, crop back at the end
             frames = F.pad(frames, (0, pw, 0, ph), mode="replicate")
+        if self.config.stem > 1:
+            frames = F.pixel_unshuffle(frames, self.config.stem)
         out = self._forward_frames(frames, b, t, keep)
+        if self.config.stem > 1:
+            out = F.pixel_shuffle(out, self.config.stem)
         out = out[..., :h, :w]
         base = x if keep is None else x[:, keep]
         return out.reshape(base.shape) + base

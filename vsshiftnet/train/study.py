@@ -22,6 +22,7 @@ import json
 import logging
 import statistics
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from vsshiftnet.arch.complexity import count_params, macs_per_frame, temporal_re
 from vsshiftnet.train.config import TrainConfig
 from vsshiftnet.train.loop import Trainer
 
-_INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_reduction"}
+_INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_reduction", "stem"}
 #: recipe settings a variant may change, and the config table each lives in
 _RECIPE_KEYS = {"lr": "optim", "warmup": "optim", "clip_grad": "optim", "loss": "optim",
                 "eta_min": "optim", "weight_decay": "optim", "crop": "data", "batch": "data",
@@ -99,6 +100,29 @@ def val_at(run: Path, step: int) -> dict[str, float] | None:
     return None
 
 
+def inference_fps(run: Path, cfg: TrainConfig, size: tuple[int, int] = (272, 480)) -> float:
+    """Output frames per second of the trained variant as the plugin runs it (the engine's
+    Restorer: folded, its default CPU runtime), one default window of 12 frames, 8 kept."""
+    import numpy as np
+    import torch
+
+    from vsshiftnet.engine import Restorer
+
+    net = ShiftNet(cfg.model)
+    ck = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    net.load_state_dict(ck["params"])
+    rest = Restorer(net.eval(), device="cpu")
+    frames = np.random.default_rng(0).random((12, 3, *size), dtype=np.float32)
+    sigma = 25.0 if cfg.model.task == "denoise" else None
+    rest.run(frames, sigma, keep=slice(2, 10))  # warm-up
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        rest.run(frames, sigma, keep=slice(2, 10))
+        times.append(time.perf_counter() - t0)
+    return 8 / min(times)
+
+
 def sec_per_step(run: Path, step: int) -> float:
     path = run / "metrics.jsonl"
     if not path.exists():
@@ -116,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", required=True, metavar="NAME:k=v,...")
     ap.add_argument("--out", type=Path, default=Path("runs/study"))
     ap.add_argument("--table-only", action="store_true", help="do not train, only tabulate")
+    ap.add_argument("--speed", action="store_true",
+                    help="also time each variant's inference (fps at 480x272) in this process")
     ap.add_argument("--sources-from", type=Path, metavar="CKPT",
                     help="train every variant on the clips and photos this checkpoint pinned "
                     "(the media cache may hold more since)")
@@ -144,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             trainer.run(stop_at=args.steps)
             if val_at(run, args.steps) is None:
                 trainer._validate()
-        rows.append((name, kw, cfg, val_at(run, args.steps), sec_per_step(run, args.steps)))
+        fps = inference_fps(run, cfg) if args.speed else float("nan")
+        rows.append((name, kw, cfg, val_at(run, args.steps), sec_per_step(run, args.steps), fps))
     print(format_table(rows, args.steps))
     return 0
 
@@ -152,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
 def format_table(rows: list, steps: int) -> str:
     lines = [f"Validation PSNR after {steps} steps (same seed, data and schedule):", "",
              "| variant | settings | params (k) | GMAC/frame 256x256 | temporal reach | "
-             "s/step (train) | val PSNR (dB) | dB vs first | GMAC vs first |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "s/step (train) | fps 480x272 | val PSNR (dB) | dB vs first | GMAC vs first |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     first = None
-    for name, kw, cfg, val, sps in rows:
+    for name, kw, cfg, val, sps, fps in rows:
         gmac = macs_per_frame(cfg.model) / 1e9
         params = count_params(ShiftNet(cfg.model)) / 1e3
         psnr = val["mean"] if val else float("nan")
@@ -163,7 +190,7 @@ def format_table(rows: list, steps: int) -> str:
             first = (psnr, gmac)
         settings = ",".join(f"{k}={v}" for k, v in kw.items()) or "(recipe)"
         lines.append(f"| {name} | {settings} | {params:.0f} | {gmac:.2f} | "
-                     f"{temporal_reach(cfg.model)} | {sps:.2f} | {psnr:.2f} | "
+                     f"{temporal_reach(cfg.model)} | {sps:.2f} | {fps:.2f} | {psnr:.2f} | "
                      f"{psnr - first[0]:+.2f} | {gmac / first[1]:.2f}x |")
     return "\n".join(lines)
 
