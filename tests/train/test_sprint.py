@@ -150,12 +150,15 @@ def test_sprint_rehearsal(media_like_fetch: Path, tmp_path: Path, reference: Pat
     step = ck["step"]
     res = subprocess.run([sys.executable, "-m", "vsshiftnet.train", "--resume",
                           str(out / f"{big}.pt"), "--out", str(tmp_path / "again"),
-                          "--stop-at", str(step + 1)], env=env, cwd=tmp_path,
+                          "--stop-at", str(step + 1), "--device", "cpu", "--amp", "none",
+                          "--workers", "0", "--pack", str(tmp_path / "pack")],
+                         env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     again = torch.load(tmp_path / "again/last.pt", map_location="cpu", weights_only=False)
     assert again["step"] == step + 1
     assert again["params"][next(iter(again["params"]))].dtype == torch.float32
+    assert again["train_config"]["amp"] == "none" and again["train_config"]["workers"] == 0
 
 
 def test_sprint_stops_at_once_on_a_bad_pack(media_like_fetch: Path, tmp_path: Path) -> None:

@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="torch threads (default from the config)")
     ap.add_argument("--data", action="append", metavar="DIR",
                     help="train on the videos in DIR instead of the fetched clips (repeatable)")
+    ap.add_argument("--device", help="cpu, cuda or cuda:N (default from the config)")
+    ap.add_argument("--amp", choices=["none", "bf16"], help="autocast (default from the config)")
+    ap.add_argument("--workers", type=int, help="data-loading processes (default from config)")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--pack", help="read the media from this training pack")
+    src.add_argument("--cache", action="store_true",
+                     help="read the media from the fetch cache, not the pack the run used")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -44,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cfg = TrainConfig.from_dict(stored)
         name = args.resume.parent.name
-    cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data)
+    cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data,
+                         device=args.device, amp=args.amp, workers=args.workers,
+                         pack="" if args.cache else args.pack)
     out = args.out or (args.resume.parent if args.resume else Path("runs") / name)
     Trainer(cfg, out, resume=args.resume).run(stop_at=args.stop_at)
     return 0

@@ -377,14 +377,26 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def with_overrides(cfg: TrainConfig, *, steps: int | None = None, threads: int | None = None,
-                   data_dirs: list[str] | None = None) -> TrainConfig:
+                   data_dirs: list[str] | None = None, device: str | None = None,
+                   amp: str | None = None, workers: int | None = None,
+                   pack: str | None = None) -> TrainConfig:
+    """The config with command-line changes, recorded in its raw form as well (pack="" means
+    the media cache instead of a pack, e.g. a sprint checkpoint resumed here)."""
     raw = copy.deepcopy(cfg.raw)
     changes: dict[str, Any] = {}
-    if steps is not None:
-        changes["steps"] = raw["steps"] = steps
-    if threads is not None:
-        changes["threads"] = raw["threads"] = threads
+    for key, value in (("steps", steps), ("threads", threads), ("device", device),
+                       ("amp", amp), ("workers", workers)):
+        if value is not None:
+            changes[key] = raw[key] = value
+    data = cfg.data
     if data_dirs:
-        changes["data"] = replace(cfg.data, dirs=tuple(data_dirs))
+        data = replace(data, dirs=tuple(data_dirs))
         raw.setdefault("data", {})["dirs"] = list(data_dirs)
+    if pack is not None:
+        data = replace(data, pack=pack or None)
+        raw.setdefault("data", {})["pack"] = pack or None
+        if not pack:
+            raw["data"].pop("pack")
+    if data is not cfg.data:
+        changes["data"] = data
     return replace(cfg, raw=raw, **changes)
