@@ -68,3 +68,16 @@ def test_tiles_match_whole_frame_with_the_shipped_denoiser() -> None:
     assert err.max() < 1 / 255 and err.mean() < 0.1 / 255
     seam = err[..., 76:84, :].mean() + err[..., :, 108:116].mean()
     assert seam < 4 * err.mean() + 1e-5
+
+
+def test_default_model_follows_the_device(tmp_path, monkeypatch) -> None:
+    """On CUDA the -s model is the default once its card is installed; the CPU keeps the
+    CPU-sized one, and without the card CUDA falls back to it too."""
+    from vsshiftnet.registry import default_model
+
+    assert default_model("denoise", "cuda") == "denoise-cpu"
+    (tmp_path / "denoise-s.toml").write_text('name = "denoise-s"\n')
+    monkeypatch.setenv("VSSHIFTNET_MODELS", str(tmp_path))
+    assert default_model("denoise", "cuda:0") == "denoise-s"
+    assert default_model("denoise", "cpu") == "denoise-cpu"
+    assert default_model("deblur", "cuda") == "deblur-cpu"

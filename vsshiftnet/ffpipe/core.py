@@ -98,9 +98,9 @@ def restore_options(ns: argparse.Namespace) -> RestoreOptions:
 
 
 def build_restorer(opts: RestoreOptions) -> Restorer:
-    from .. import DEFAULT_MODEL, load_model  # the registry pulls in torch: import late
+    from ..registry import default_model, load_model  # pulls in torch: import late
 
-    model = opts.model or DEFAULT_MODEL[opts.task]
+    model = opts.model or default_model(opts.task, opts.device)
     net = load_model(model, task=opts.task)
     return Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
                     tile_pad=opts.tile_pad)

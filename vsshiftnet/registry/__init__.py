@@ -9,12 +9,21 @@ from typing import Any
 import torch
 
 from ..arch import OFFICIAL, ShiftNet, ShiftNetConfig
-from .cards import DEFAULT_MODEL, ModelCard, ModelError, find_card, list_cards, sha256_of
+from .cards import (
+    DEFAULT_MODEL,
+    ModelCard,
+    ModelError,
+    default_model,
+    find_card,
+    list_cards,
+    sha256_of,
+)
 from .checkpoint import build_loaded, read_checkpoint, recognise
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MODEL", "ModelCard", "ModelError", "list_cards", "load_model", "resolve"]
+__all__ = ["DEFAULT_MODEL", "ModelCard", "ModelError", "default_model", "list_cards",
+           "load_model", "resolve"]
 
 
 def _as_config(arch: str | dict[str, Any] | ShiftNetConfig) -> ShiftNetConfig:

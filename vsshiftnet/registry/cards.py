@@ -13,6 +13,8 @@ from ..arch import ShiftNetConfig
 
 #: The model each task uses when none is given.
 DEFAULT_MODEL = {"denoise": "denoise-cpu", "deblur": "deblur-cpu"}
+#: On CUDA, the Shift-Net-s-sized models when their cards are installed (trained on a GPU).
+CUDA_MODEL = {"denoise": "denoise-s", "deblur": "deblur-s"}
 
 
 class ModelError(ValueError):
@@ -59,6 +61,20 @@ def read_card(path: Path) -> ModelCard:
         )
     except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as e:
         raise ModelError(f"model card {path} is unreadable: {e}") from e
+
+
+def default_model(task: str, device: str = "auto") -> str:
+    """The model used when none is given: the -s model on CUDA where its card exists (it
+    needs a GPU's speed), else the CPU-sized one."""
+    dev = str(device)
+    if dev.startswith("cuda") or dev == "auto":
+        name = CUDA_MODEL[task]
+        if any((d / f"{name}.toml").is_file() for d in model_dirs()):
+            import torch
+
+            if dev != "auto" or torch.cuda.is_available():
+                return name
+    return DEFAULT_MODEL[task]
 
 
 def find_card(name: str) -> ModelCard:

@@ -102,16 +102,16 @@ def _check_matrix(fname: str, matrix: Any) -> int | None:
                       f"or a name such as '709', not {matrix!r}")
 
 
-def _load_net(fname: str, task: str, model: ModelArg) -> Any:
+def _load_net(fname: str, task: str, model: ModelArg, device: str) -> Any:
     from ..arch import ShiftNet
-    from ..registry import DEFAULT_MODEL, ModelError, load_model
+    from ..registry import ModelError, default_model, load_model
 
     if isinstance(model, ShiftNet):
         if model.task != task:
             raise _err(fname, f"the given network is a {model.task} model, not a {task} model")
         return model
     if model is None:
-        model = DEFAULT_MODEL[task]
+        model = default_model(task, device)
     if not isinstance(model, str | os.PathLike):
         raise _err(fname, f"model must be a model name or a checkpoint path, not {model!r}")
     try:
@@ -180,7 +180,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
 
     from ..engine import Restorer
 
-    net = _load_net(fname, task, model)
+    net = _load_net(fname, task, model, device)
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad)
     except ValueError as e:
