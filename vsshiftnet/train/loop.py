@@ -313,23 +313,24 @@ class Trainer:
             self.set_plan(max(self.cfg.steps, self.step + 10**6))
             end = self.cfg.steps
         self.net.train()
-        # SIGTERM (kill, a session ending) stops like Ctrl-C: save, so nothing is lost.
+        # SIGTERM (kill, a session ending) stops like Ctrl-C: save, so nothing is lost; the
+        # handler stays until the last checkpoint is written.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             self._loop(end, deadline, fit_plan_after)
+            finished = self.step >= self.cfg.steps
+            if (finished or deadline is not None) and (
+                    not self.history or self.history[-1][0] != self.step):
+                self._validate()  # a finished or budgeted run ends with its validation
+            self.save()
+            if finished:
+                self.save("final.pt")
         except KeyboardInterrupt:
             log.info("interrupted at step %d: saving %s", self.step, self.out / "last.pt")
             self.save()
             raise SystemExit(130) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
-        finished = self.step >= self.cfg.steps
-        if (finished or deadline is not None) and (
-                not self.history or self.history[-1][0] != self.step):
-            self._validate()  # a finished or budgeted run ends with its validation
-        self.save()
-        if finished:
-            self.save("final.pt")
 
     def _loop(self, end: int, deadline: float | None, fit_plan_after: int) -> None:
         cfg = self.cfg
