@@ -31,7 +31,7 @@
 #include "VapourSynth4.h"
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
-#define SHIFTNET_BRIDGE_ABI 2
+#define SHIFTNET_BRIDGE_ABI 3
 #define ENTRY_MODULE "vsshiftnet.vs.entry"
 #define ERRBUF 1024
 
@@ -882,7 +882,8 @@ fail:
 
 #define COMMON_ARGS                                                                           \
     "model:data:opt;device:data:opt;fp16:int:opt;length:int:opt;length_pad:int:opt;"         \
-    "tile:int[]:opt;tile_pad:int:opt;sc:int:opt;planes:int[]:opt;matrix:data:opt;"
+    "tile:int[]:opt;tile_pad:int:opt;sc:int:opt;planes:int[]:opt;matrix:data:opt;"            \
+    "max_memory:data:opt;"
 
 /* Python objects of our types (a plane a script keeps, a step's frames) can outlive the core,
    which unloads its plugins when freed; their methods must stay mapped, so never unload. */

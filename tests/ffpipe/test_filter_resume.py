@@ -141,3 +141,18 @@ def test_batch_via_vspipe(media: dict[str, Path], tmp_path: Path,
     assert [s["codec_type"] for s in info["streams"]] == ["video", "audio", "subtitle"]
     assert info["streams"][0]["color_primaries"] == "bt709"
     assert count_frames(out) == count_frames(media["yuv420p"])
+
+
+def test_filter_refuses_frames_over_max_memory_before_reading_frames() -> None:
+    # Only the y4m header arrives: the plan for 8192x8192 fails before any frame is read.
+    import subprocess
+    import sys
+
+    header = b"YUV4MPEG2 W8192 H8192 F25:1 Ip A1:1 C420jpeg\n"
+    r = subprocess.run([sys.executable, "-m", "vsshiftnet.ffpipe.filter", "--sigma", "10",
+                        "--device", "cpu", "--max-memory", "2G"], input=header,
+                       capture_output=True, timeout=300)
+    err = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 1 and r.stdout == b""
+    assert len(err) >= 1 and err[-1].startswith("shiftnet_y4m: error: a window of 12 frames")
+    assert "8192x8192" in err[-1] and "max_memory" in err[-1]

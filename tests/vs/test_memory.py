@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
+import numpy as np
+import pytest
 import vapoursynth as vs
 
 import vsshiftnet.vs as svs
 
-from .conftest import IdentityNet
+from .conftest import IdentityNet, frames_array, random_clip
 
 
 class CountingNet(IdentityNet):
@@ -44,3 +47,28 @@ def test_rss_flat_over_2000_frames(core: vs.Core) -> None:
     growth = rss_mb() - base
     assert growth < 50, f"RSS grew {growth:.1f} MB over 1800 frames"
     assert CountingNet.runs == 250  # each window computed once: 2000 / length
+
+
+def test_frames_too_large_for_max_memory_fail_at_once(core: vs.Core) -> None:
+    # 8192x8192 cannot hold a default window in 2 GB: refused when the filter is created,
+    # naming the function, the sizes and what to change; no frame is ever requested.
+    big = core.std.BlankClip(width=8192, height=8192, format=vs.RGBS, length=20)
+    for call in (lambda: core.shiftnet.Denoise(big, sigma=10, max_memory="2G"),
+                 lambda: core.shiftnet.Deblur(big, max_memory="2G"),
+                 lambda: svs.denoise(big, 10, max_memory=2 * 10**9)):
+        with pytest.raises(vs.Error, match=r"shiftnet\.(Denoise|Deblur): a window of 12 "
+                                           r"frames .* of 8192x8192 needs at least .*max_memory"):
+            call()
+    with pytest.raises(vs.Error, match=r"shiftnet\.Denoise: max_memory 'lots' is not a size"):
+        core.shiftnet.Denoise(big, sigma=10, max_memory="lots")
+
+
+def test_max_memory_tiles_the_plugin_close_to_whole_frame(
+        core: vs.Core, checkpoints: dict[str, Path]) -> None:
+    model = str(checkpoints["denoise"])
+    src = random_clip(vs.RGBS, width=224, height=160, length=3, smooth=True)
+    whole = frames_array(core.shiftnet.Denoise(src, sigma=10, model=model, length=3,
+                                               length_pad=0, max_memory="8G"))
+    tiled = frames_array(core.shiftnet.Denoise(src, sigma=10, model=model, length=3,
+                                               length_pad=0, max_memory="25M"))
+    assert 0 < np.abs(whole - tiled).max() < 3e-3

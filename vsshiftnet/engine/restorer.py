@@ -12,6 +12,7 @@ import torch
 
 from ..arch import ShiftNet
 from ..arch.fold import fold_repconv
+from . import memory
 from . import tiles as tiling
 from .device import Backend, pick_backend
 from .windows import Window
@@ -19,6 +20,7 @@ from .windows import Window
 log = logging.getLogger(__name__)
 
 Sigma = float | np.ndarray | None  # 0-255 scale; an array is (T, 1, H, W)
+Frames = np.ndarray | Sequence[np.ndarray]  # (T, 3, H, W), or T frames of (3, H, W)
 
 
 class RunStats:
@@ -49,8 +51,17 @@ class Restorer:
 
     def __init__(self, net: ShiftNet, *, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
-                 tile_pad: int = tiling.DEFAULT_TILE_PAD) -> None:
+                 tile_pad: int = tiling.DEFAULT_TILE_PAD,
+                 max_memory: int | str | None = None) -> None:
         self.backend: Backend = pick_backend(device, fp16)
+        # bytes for a window's frames, outputs and activations; tiles are planned to fit
+        self.max_memory = (memory.default_budget(self.backend.device) if max_memory is None
+                           else memory.parse_bytes(max_memory))
+        #: full-size float RGB frames the caller keeps beyond the window (e.g. cached
+        #: windows); counted in the budget
+        self.reserve_frames = 0
+        self._activations = memory.ActivationModel(net, self.backend.dtype)
+        self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
         # channels-last: ~15 % faster here on CPU (python -m vsshiftnet.engine.bench),
@@ -62,37 +73,92 @@ class Restorer:
         self._lock = threading.Lock()
         log.info("shiftnet: %s model on %s", net.task, self.backend)
 
-    def run(self, frames: np.ndarray, sigma: Sigma = None,
+    def memory_plan(self, h: int, w: int, frames: int, keep: int) -> memory.MemoryPlan:
+        """The tile layout for a window of `frames` frames of w x h returning `keep`; raises
+        memory.MemoryBudgetError (a ValueError) naming the sizes when it cannot fit."""
+        key = (h, w, frames, keep, self.reserve_frames)
+        if key not in self._plans:
+            self._plans[key] = p = memory.plan(
+                self._activations, h, w, frames, keep, budget=self.max_memory, tile=self.tile,
+                pad=self.tile_pad, extra_frames=self.reserve_frames,
+                host_only_held=self.backend.device.type != "cpu")
+            log.info("shiftnet: %dx%d, %d frames: %s tile(s) %s, about %s of max_memory %s",
+                     w, h, frames, p.tiles, p.tile, memory.fmt_gb(p.total),
+                     memory.fmt_gb(p.budget))
+        return self._plans[key]
+
+    def fit_window(self, h: int, w: int, length: int, length_pad: int, *, auto_length: bool,
+                   cached_windows: int = 0) -> int:
+        """Check, before any work, that windows of w x h fit max_memory, and return the
+        output frames per window to use: `length`, or with auto_length a shorter one when
+        that costs less work per frame within the budget. cached_windows: restored windows
+        the caller keeps besides the one being computed (counted in the budget)."""
+        def plan_for(n: int) -> memory.MemoryPlan:
+            self.reserve_frames = cached_windows * n
+            return self.memory_plan(h, w, n + 2 * length_pad, n)
+
+        chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length)
+        self.reserve_frames = cached_windows * chosen
+        if chosen != length:
+            log.info("shiftnet: %dx%d: %d output frames per window (not %d) fit max_memory "
+                     "with less work per frame", w, h, chosen, length)
+        return chosen
+
+    def run(self, frames: Frames, sigma: Sigma = None,
             keep: slice | None = None) -> np.ndarray:
-        """frames: float32 (T, 3, H, W) RGB in [0, 1]. Returns the restored frames selected
-        by `keep` (default all) as float32 (T', 3, H, W), clamped to [0, 1]."""
-        if frames.ndim != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames must be (T, 3, H, W), got {frames.shape}")
-        t, _, h, w = frames.shape
+        """frames: float32 (T, 3, H, W) RGB in [0, 1] (an array, or T arrays of (3, H, W):
+        tiles are cut from each, so no stacked copy of the window is made). Returns the
+        restored frames selected by `keep` (default all) as float32 (T', 3, H, W), clamped
+        to [0, 1]."""
+        t = len(frames)
+        shapes = {(len(f), *np.shape(f[0])) for f in frames} if t else set()
+        if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[0] != 3:
+            raise ValueError(f"frames must be (T, 3, H, W), got frames of shapes {shapes}")
+        _, h, w = next(iter(shapes))
+        noise: np.ndarray | None = None
+        scalar = None
         if self.task == "denoise":
             if sigma is None:
                 raise ValueError("a denoising model needs sigma")
-            noise = (np.full((t, 1, h, w), float(sigma), np.float32)
-                     if np.isscalar(sigma) else np.asarray(sigma, np.float32))
-            if noise.shape != (t, 1, h, w):
-                raise ValueError(f"noise map must be {(t, 1, h, w)}, got {noise.shape}")
-        else:
-            noise = None
+            if np.isscalar(sigma):
+                scalar = float(sigma)  # type: ignore[arg-type]
+            else:
+                noise = np.asarray(sigma, np.float32)
+                if noise.shape != (t, 1, h, w):
+                    raise ValueError(f"noise map must be {(t, 1, h, w)}, got {noise.shape}")
         keep = keep or slice(0, t)
         n_out = len(range(t)[keep])
-        out = np.zeros((n_out, 3, h, w), np.float32)
-        acc = np.zeros((h, w), np.float32)
+        layout = self.memory_plan(h, w, t, n_out).tile
+        out: np.ndarray | None = None
+        acc: np.ndarray | None = None
         with self._lock:
             t0 = time.perf_counter()
-            for tl in tiling.plan(h, w, self.tile, self.tile_pad):
+            for tl in tiling.plan(h, w, layout, self.tile_pad):
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
-                part = self._forward(frames[:, :, ys, xs],
-                                     None if noise is None else noise[:, :, ys, xs], keep)
+                # f is a (3, H, W) array or three (H, W) planes (views of the caller's frames)
+                crop = np.array([[np.asarray(p)[ys, xs] for p in f] for f in frames],
+                                np.float32)
+                nm = (noise[:, :, ys, xs] if noise is not None else None if scalar is None
+                      else np.full((t, 1, tl.y1 - tl.y0, tl.x1 - tl.x0), scalar, np.float32))
+                part = self._forward(crop, nm, keep)
+                del crop, nm
+                if layout == (0, 0):  # one tile: its output is the result, no blend buffers
+                    # (C order: the network returns channels-last; callers take planes)
+                    out = np.ascontiguousarray(part)
+                    if not out.flags.writeable:
+                        out = out.copy()
+                    continue
+                if out is None or acc is None:
+                    out = np.zeros((n_out, 3, h, w), np.float32)
+                    acc = np.zeros((h, w), np.float32)
                 wt = tiling.weights(tl, h, w, self.tile_pad)
                 out[:, :, ys, xs] += part * wt
                 acc[ys, xs] += wt
+                del part
             STATS.add(time.perf_counter() - t0, t, n_out)
-        out /= acc
+        assert out is not None
+        if acc is not None:
+            out /= acc
         return np.clip(out, 0.0, 1.0, out=out)
 
     @torch.inference_mode()
@@ -109,7 +175,7 @@ class Restorer:
                    sigma: float | Callable[[int], np.ndarray] | None = None) -> np.ndarray:
         """Restore one planned window. get_frame(i) gives source frame i as (3, H, W);
         sigma is a number or a function giving frame i's (1, H, W) noise map."""
-        stack = np.stack([get_frame(i) for i in window.sources])
+        stack = [get_frame(i) for i in window.sources]  # not stacked: tiles are cut from each
         noise: Sigma
         if callable(sigma):
             noise = np.stack([sigma(i) for i in window.sources])

@@ -92,12 +92,14 @@ def _external(job: Job, args: argparse.Namespace) -> None:
             entry = ([str(FILTER_SCRIPT)] if FILTER_SCRIPT.is_file()
                      else ["-m", "vsshiftnet.ffpipe.filter"])
             cmd = [sys.executable, *entry, "--task", s.task, "--device", s.device,
-                   "--length", str(s.length), "--length-pad", str(s.length_pad),
+                   "--length-pad", str(s.length_pad),
                    "--tile", *map(str, s.tile), "--tile-pad", str(s.tile_pad),
                    "--sc-threshold", str(s.sc_threshold), "--matrix", p.spec.matrix,
                    "--range", "full" if p.spec.full_range else "limited",
                    "--chroma-loc", p.spec.siting, "--no-progress"]
             cmd += ["--sigma", str(s.sigma)] if s.sigma is not None else []
+            cmd += ["--length", str(s.length)] if s.length is not None else []
+            cmd += ["--max-memory", s.max_memory] if s.max_memory else []
             cmd += ["--model", s.model] if s.model else []
             cmd += [] if s.sc else ["--no-sc"]
             cmd += [] if s.fp16 is None else ["--fp16" if s.fp16 else "--no-fp16"]
@@ -112,8 +114,8 @@ def _external(job: Job, args: argparse.Namespace) -> None:
             if s.sigma is not None:
                 cmd += ["-a", f"sigma={s.sigma:g}"]
             # Forward what examples/*.vpy accept; scene cuts and tiles stay the script's.
-            cmd += ["-a", f"device={s.device}", "-a", f"length={s.length}",
-                    "-a", f"length_pad={s.length_pad}"]
+            cmd += ["-a", f"device={s.device}", "-a", f"length_pad={s.length_pad}"]
+            cmd += ["-a", f"length={s.length}"] if s.length is not None else []
             if s.model:
                 model = Path(s.model)
                 cmd += ["-a", f"model={model.resolve() if model.exists() else s.model}"]

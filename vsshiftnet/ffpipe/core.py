@@ -37,12 +37,13 @@ class RestoreOptions:
     model: str | None = None  # None: the task's default model card
     device: str = "auto"
     fp16: bool | None = None
-    length: int = DEFAULT_LENGTH
+    length: int | None = None  # None: DEFAULT_LENGTH, shorter when that fits max_memory better
     length_pad: int = DEFAULT_LENGTH_PAD
     tile: tuple[int, int] = (0, 0)
     tile_pad: int = DEFAULT_TILE_PAD
     sc: bool = True
     sc_threshold: float = DEFAULT_SC_THRESHOLD
+    max_memory: str | None = None  # bytes or "3G"; None: the engine's default budget
 
     def check(self) -> None:
         if self.task not in ("denoise", "deblur"):
@@ -54,8 +55,19 @@ class RestoreOptions:
             raise ValueError("--sigma applies to denoising only; drop it or drop --task deblur")
         if self.sigma is not None and not 0 <= self.sigma <= 255:
             raise ValueError(f"--sigma {self.sigma} is outside 0..255")
-        if self.length < 1 or self.length_pad < 0:
+        if (self.length is not None and self.length < 1) or self.length_pad < 0:
             raise ValueError("--length must be >= 1 and --length-pad >= 0")
+        if self.max_memory is not None:
+            from ..engine.memory import parse_bytes  # torch-free callers stay light elsewhere
+
+            parse_bytes(self.max_memory)
+
+    def fitted(self, restorer: Restorer, width: int, height: int) -> RestoreOptions:
+        """These options with the window length the memory plan picks for the frame size;
+        raises ValueError (engine.memory.MemoryBudgetError) when nothing fits."""
+        length = restorer.fit_window(height, width, self.length or DEFAULT_LENGTH,
+                                     self.length_pad, auto_length=self.length is None)
+        return dataclasses.replace(self, length=length)
         if min(self.tile) < 0 or self.tile_pad < 0:
             raise ValueError("--tile and --tile-pad must not be negative")
         if not 0 < self.sc_threshold <= 1:
@@ -73,12 +85,18 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
                    help="half precision (default: on CUDA only)")
-    g.add_argument("--length", type=int, default=DEFAULT_LENGTH,
-                   help=f"output frames per temporal window (default {DEFAULT_LENGTH})")
+    g.add_argument("--length", type=int, default=None,
+                   help=f"output frames per temporal window (default {DEFAULT_LENGTH}, or "
+                   "fewer when that costs less work per frame within --max-memory)")
     g.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD,
                    help=f"context frames each side (default {DEFAULT_LENGTH_PAD})")
     g.add_argument("--tile", type=int, nargs=2, metavar=("W", "H"), default=(0, 0),
-                   help="spatial tile size (default 0 0: whole frame)")
+                   help="spatial tile size (default 0 0: the whole frame when it fits "
+                   "--max-memory, else the fewest tiles that do)")
+    g.add_argument("--max-memory", metavar="SIZE",
+                   help="memory for the frames a window holds and the network's "
+                   "activations: bytes or e.g. 3G, 512M (default: half the available RAM, at "
+                   "most 2 GB; CUDA: 80%% of the free device memory)")
     g.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD,
                    help=f"tile overlap (default {DEFAULT_TILE_PAD})")
     g.add_argument("--no-sc", dest="sc", action="store_false",
@@ -92,7 +110,7 @@ def restore_options(ns: argparse.Namespace) -> RestoreOptions:
     opts = RestoreOptions(task=task, sigma=ns.sigma, model=ns.model, device=ns.device,
                           fp16=ns.fp16, length=ns.length, length_pad=ns.length_pad,
                           tile=tuple(ns.tile), tile_pad=ns.tile_pad, sc=ns.sc,
-                          sc_threshold=ns.sc_threshold)
+                          sc_threshold=ns.sc_threshold, max_memory=ns.max_memory)
     opts.check()
     return opts
 
@@ -103,7 +121,7 @@ def build_restorer(opts: RestoreOptions) -> Restorer:
     model = opts.model or default_model(opts.task, opts.device)
     net = load_model(model, task=opts.task)
     return Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
-                    tile_pad=opts.tile_pad)
+                    tile_pad=opts.tile_pad, max_memory=opts.max_memory)
 
 
 def decode_span(start: int, end: int | None, length: int, length_pad: int
@@ -127,6 +145,7 @@ class FrameRestorer:
     def __init__(self, restorer: Restorer, fmt: PlaneFormat, spec: ColorSpec,
                  opts: RestoreOptions) -> None:
         self.conv = YuvConverter(fmt, spec)
+        assert opts.length is not None, "resolve the window first: RestoreOptions.fitted"
         self.stream = StreamRestorer(restorer, length=opts.length, length_pad=opts.length_pad,
                                      sigma=opts.sigma if opts.task == "denoise" else None)
         self._sc = opts.sc

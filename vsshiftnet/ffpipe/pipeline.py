@@ -605,6 +605,11 @@ def run(job: Job, restorer: Any = None) -> None:
             restorer = build_restorer(job.restore)
         except (ValueError, OSError, RuntimeError) as e:
             raise PipelineError(f"cannot load the model: {e}") from None
+    try:  # the memory plan for this frame size, before ffmpeg starts
+        job = dataclasses.replace(job, restore=job.restore.fitted(
+            restorer, p.info.video.width, p.info.video.height))
+    except ValueError as e:
+        raise PipelineError(f"{job.inp}: {e}") from None
     procs: list[FFmpegProcess] = []
     temps: list[Path] = []
     progress = Progress(p.end - p.start, enabled=job.progress)
@@ -618,7 +623,8 @@ def run(job: Job, restorer: Any = None) -> None:
     except ProbeError as e:
         raise PipelineError(str(e)) from None
     except MemoryError:
-        raise PipelineError("out of memory (try --tile 512 512 or a smaller --length)") from None
+        raise PipelineError("out of memory (try a smaller --max-memory, --tile 512 512 or "
+                            "a smaller --length)") from None
     finally:
         progress.close()
         if not ok:

@@ -127,7 +127,7 @@ def _load_net(fname: str, task: str, model: ModelArg, device: str) -> Any:
 
 def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, device: Any,
              fp16: Any, length: Any, length_pad: Any, tile: Any, tile_pad: Any, sc: Any,
-             planes: Any, matrix: Any) -> vs.VideoNode:
+             planes: Any, matrix: Any, max_memory: Any) -> vs.VideoNode:
     # 1. Check every argument before any work is done.
     if not isinstance(clip, vs.VideoNode):
         raise _err(fname, f"clip must be a video clip (vs.VideoNode), not {type(clip).__name__}")
@@ -164,7 +164,8 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
         else:
             raise _err(fname, f"sigma must be a number (0-255 scale) or a GRAY clip, not "
                               f"{sigma!r}")
-    length = _check_int(fname, "length", length, 1, 4096,
+    auto_length = length is None  # the default may shorten to fit max_memory
+    length = _check_int(fname, "length", DEFAULT_LENGTH if auto_length else length, 1, 4096,
                         f" output frames per window (default {DEFAULT_LENGTH})")
     length_pad = _check_int(fname, "length_pad", length_pad, 0, 1024,
                             f" context frames each side (default {DEFAULT_LENGTH_PAD})")
@@ -180,22 +181,29 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
 
     from ..engine import Restorer
 
+    if max_memory is not None and not isinstance(max_memory, int | str):
+        raise _err(fname, f"max_memory must be bytes or a size such as '3G', not {max_memory!r}")
     net = _load_net(fname, task, model, device)
+    core = vs.core
+    # Enough windows for every worker thread's block plus the next one, so a sequential pass
+    # never recomputes a window.
+    max_windows = 2 + -(-core.num_threads // length)
     try:
-        restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad)
+        restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
+                            max_memory=max_memory)
+        # the memory plan fails here, before any frame is requested, if nothing fits
+        length = restorer.fit_window(clip.height, clip.width, length, length_pad,
+                                     auto_length=auto_length, cached_windows=max_windows - 1)
     except ValueError as e:
         raise _err(fname, str(e)) from e
+    max_windows = 2 + -(-core.num_threads // length)
 
     # 2. Build the graph: to RGBS, the windowed network step, back to the input's format.
     from .step import WindowStep
 
-    core = vs.core
     clips = [convert.to_rgbs(clip, cs)]
     if noise is not None:
         clips.append(convert.noise_map(noise, clip.num_frames))
-    # Enough windows for every worker thread's block plus the next one, so a sequential pass
-    # never recomputes a window.
-    max_windows = 2 + -(-core.num_threads // length)
     step = WindowStep(restorer, num_frames=clip.num_frames, length=length,
                       length_pad=length_pad, sc=sc_flag, sigma=sigma_value,
                       has_noise_map=noise is not None, max_windows=max_windows)
@@ -206,11 +214,12 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
 
 
 def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: ModelArg = None,
-            device: str = "auto", fp16: bool | None = None, length: int = DEFAULT_LENGTH,
+            device: str = "auto", fp16: bool | None = None, length: int | None = None,
             length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
             tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
             planes: int | Sequence[int] | None = None,
-            matrix: int | str | None = None) -> vs.VideoNode:
+            matrix: int | str | None = None, max_memory: int | str | None = None
+            ) -> vs.VideoNode:
     """Denoise a clip with a Shift-Net (also available as ``core.shiftnet.Denoise``).
 
     Args:
@@ -224,14 +233,16 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
         fp16: half precision; None picks fp16 on CUDA and float32 on the CPU.
-        length: output frames per temporal window. Windows sit on a fixed grid, so the
-            output does not depend on request order or thread count.
+        length: output frames per temporal window (default 8, or 4, 2, 1 when that costs
+            less work per frame within max_memory at this frame size). Windows sit on a
+            fixed grid, so the output does not depend on request order or thread count.
         length_pad: context frames on each side of a window (run through the network and
             discarded). The network runs (length + 2 * length_pad) / length times per frame;
             with length_pad at least the network's temporal reach the result equals
             processing the whole clip at once.
-        tile: (width, height) of spatial tiles, 0 for the whole frame (an int means square
-            tiles). Tiles overlap by tile_pad and are blended, so no seam shows.
+        tile: (width, height) of spatial tiles (an int means square tiles); 0 (default)
+            plans them: the whole frame when it fits max_memory, else the fewest tiles that
+            do. Tiles overlap by tile_pad and are blended, so no seam shows.
         tile_pad: overlapping context pixels around each tile.
         sc: respect scene cuts marked by ``_SceneChangePrev`` / ``_SceneChangeNext``: a
             window never mixes frames across a cut (context is mirrored at the cut).
@@ -239,6 +250,10 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             YUV/RGB only (GRAY has one plane).
         matrix: YUV matrix (a ``_Matrix`` number, e.g. 1 for BT.709, or a name such as
             "709") when the clip has no ``_Matrix`` prop; overrides the prop.
+        max_memory: bytes (or a size such as "3G", "512M") for the frames a window holds
+            and the network's activations; default: half the available RAM, at most 2 GB
+            (CUDA: 80 % of the free device memory). A layout that cannot fit is an error
+            before any frame is processed.
 
     Raises:
         vs.Error: "shiftnet.Denoise: ..." saying what is wrong and what to do, for every
@@ -246,15 +261,17 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
     """
     return _restore("denoise", "shiftnet.Denoise", clip, sigma, model=model, device=device,
                     fp16=fp16, length=length, length_pad=length_pad, tile=tile,
-                    tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix)
+                    tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
+                    max_memory=max_memory)
 
 
 def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
-           fp16: bool | None = None, length: int = DEFAULT_LENGTH,
+           fp16: bool | None = None, length: int | None = None,
            length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
            tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
            planes: int | Sequence[int] | None = None,
-           matrix: int | str | None = None) -> vs.VideoNode:
+           matrix: int | str | None = None, max_memory: int | str | None = None
+           ) -> vs.VideoNode:
     """Remove motion and camera blur with a Shift-Net (also ``core.shiftnet.Deblur``).
 
     Args:
@@ -262,15 +279,16 @@ def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
             The output has the same format, size, frame count, fps and frame props.
         model: a model card name (default: the shipped "deblur-cpu"), the path of a
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
-        device, fp16, length, length_pad, tile, tile_pad, sc, planes, matrix: as for
-            :func:`denoise`.
+        device, fp16, length, length_pad, tile, tile_pad, sc, planes, matrix, max_memory:
+            as for :func:`denoise`.
 
     Raises:
         vs.Error: "shiftnet.Deblur: ..." saying what is wrong and what to do.
     """
     return _restore("deblur", "shiftnet.Deblur", clip, None, model=model, device=device,
                     fp16=fp16, length=length, length_pad=length_pad, tile=tile,
-                    tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix)
+                    tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
+                    max_memory=max_memory)
 
 
 def _from_plugin(func: Any, fname: str, kwargs: dict[str, Any]) -> vs.VideoNode:

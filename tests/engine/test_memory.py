@@ -1,0 +1,102 @@
+"""The memory budget: parsing, the traced estimate against measured RSS, and tile plans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vsshiftnet.arch import ShiftNet, cpu_config
+from vsshiftnet.arch.config import OFFICIAL
+from vsshiftnet.engine import Restorer
+from vsshiftnet.engine import memory as mem
+
+from ..conftest import tiny_net
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(key)
+
+
+def test_parse_bytes() -> None:
+    assert mem.parse_bytes("3G") == 3 * 10**9
+    assert mem.parse_bytes("2.5GB") == 2_500_000_000
+    assert mem.parse_bytes("512M") == 512 * 10**6
+    assert mem.parse_bytes("4GiB") == 4 * 2**30
+    assert mem.parse_bytes(10**9) == 10**9
+    for bad in ("lots", "3X", "-1G", True, [3]):
+        with pytest.raises(ValueError, match="max_memory"):
+            mem.parse_bytes(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="too small"):
+        mem.parse_bytes("10M")
+
+
+def test_estimate_matches_measured_peak_rss() -> None:
+    # The traced tensor peak (meta device) against the process's real peak while the engine
+    # runs the same window: VmHWM is reset through /proc/self/clear_refs.
+    net = tiny_net()
+    r = Restorer(net, device="cpu", max_memory="8G")
+    t, h, w = 4, 192, 256
+    frames = np.random.default_rng(0).random((t, 3, h, w), dtype=np.float32)
+    r.run(frames[:, :, :32, :32], 20.0, keep=slice(1, 3))  # warm-up: kernels, allocator
+    plan = r.memory_plan(h, w, t, 2)
+    assert plan.tiles == 1
+    base = _status("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    r.run(frames, 20.0, keep=slice(1, 3))
+    measured = _status("VmHWM:") - base
+    assert 0.6 * plan.network < measured < 1.6 * plan.network, (measured, plan.network)
+
+
+def test_estimate_is_linear_and_covers_every_configuration() -> None:
+    for cfg in (OFFICIAL["deblur_s"], cpu_config("denoise").with_(stem=2)):
+        model = mem.ActivationModel(ShiftNet(cfg), mem.torch.float32)
+        small, big = model.peak(3, 1, 64, 64), model.peak(3, 1, 256, 256)
+        assert big > 10 * small > 0  # 16x the pixels, plus a constant
+        assert model.bytes_per_pixel_frame(3, 1) > 50
+
+
+def test_budget_plans_tiles_that_fit_and_match_forced_tiles() -> None:
+    net = tiny_net()
+    frames = np.random.default_rng(1).random((2, 3, 160, 224), dtype=np.float32)
+    whole = Restorer(net, device="cpu", max_memory="8G")
+    need = whole.memory_plan(160, 224, 2, 2)
+    assert need.tiles == 1
+    budget = max(16 * 10**6, int(need.held + 0.6 * need.network))  # a few tiles
+    small = Restorer(net, device="cpu", max_memory=budget)
+    plan = small.memory_plan(160, 224, 2, 2)
+    assert plan.tiles > 1 and plan.total <= budget
+    a = small.run(frames, 20.0)
+    b = Restorer(net, device="cpu", tile=plan.tile, max_memory="8G").run(frames, 20.0)
+    np.testing.assert_array_equal(a, b)
+    assert 0 < np.abs(a - whole.run(frames, 20.0)).max() < 3e-3
+
+
+def test_layouts_that_cannot_fit_fail_before_any_work() -> None:
+    net = tiny_net()
+    forced = Restorer(net, device="cpu", tile=(256, 256), max_memory="100M")
+    with pytest.raises(mem.MemoryBudgetError, match=r"tile=256x256 .* max_memory=0.10 GB"):
+        forced.memory_plan(2160, 3840, 12, 8)
+    r = Restorer(net, device="cpu", max_memory="2G")
+    with pytest.raises(mem.MemoryBudgetError,
+                       match=r"12 frames \(8 output\) of 8192x8192 needs at least .*"
+                             r"raise max_memory or use a smaller length"):
+        r.memory_plan(8192, 8192, 12, 8)
+    with pytest.raises(mem.MemoryBudgetError, match="larger than 8192x8192"):
+        r.memory_plan(100, 9000, 3, 1)
+
+
+def test_window_length_shrinks_only_when_automatic() -> None:
+    net = tiny_net()
+    r = Restorer(net, device="cpu", max_memory="300M")
+    assert r.fit_window(64, 64, 8, 2, auto_length=True) == 8  # small frames: unchanged
+    length = r.fit_window(1080, 1920, 8, 2, auto_length=True, cached_windows=1)
+    assert length < 8
+    plan = r.memory_plan(1080, 1920, length + 4, length)
+    assert plan.total <= 300e6
+    with pytest.raises(mem.MemoryBudgetError):
+        r.fit_window(1080, 1920, 8, 2, auto_length=False, cached_windows=1)

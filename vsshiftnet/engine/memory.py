@@ -1,0 +1,303 @@
+"""Memory budget: how much a window needs, and a tile layout that fits `max_memory`.
+
+The network's activations are estimated by running it on the meta device (no data, no
+arithmetic) under a dispatch mode that adds up the bytes of every live tensor: the exact
+peak of tensor memory for any configuration, official checkpoints and `stem=2` included, in
+a fraction of a second. Tensors scale with the (padded) pixel count, so two small traces per
+window shape give bytes per pixel-frame and a constant; `plan` then picks the fewest tiles
+whose peak, plus the frames the window holds, fits the budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from . import tiles as tiling
+
+GB = 1000**3
+#: Default budget on the CPU: at most this, and at most half of the RAM now available. The
+#: budget covers the working memory (frames held, outputs, activations), not the ~0.4 GB of
+#: libraries and model, so a default run stays near 3 GB of RSS (README, benchmarks).
+DEFAULT_CPU_CAP = 2 * GB
+CPU_SHARE = 0.5
+#: On CUDA: this share of the free device memory (the frames stay in host RAM).
+CUDA_SHARE = 0.8
+#: Measured RSS over traced tensor peak (allocator slack, oneDNN scratch; engine bench).
+SLACK = 1.15
+#: Smallest tile core the planner tries (smaller tiles are mostly overlap).
+MIN_TILE = 64
+#: Largest frame side any layout is planned for.
+MAX_SIDE = 8192
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+
+class MemoryBudgetError(ValueError):
+    """A window cannot be restored within the budget (raised before any work)."""
+
+
+def parse_bytes(value: int | float | str) -> int:
+    """Bytes from a number or a size such as "3G", "2.5GB", "512M", "4GiB"."""
+    if isinstance(value, bool):
+        raise ValueError(f"max_memory must be bytes or a size such as '3G', not {value!r}")
+    if isinstance(value, int | float):
+        n = float(value)
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]i?)?b?\s*", value.lower())
+        if not m:
+            raise ValueError(f"max_memory {value!r} is not a size; use bytes or e.g. '3G', "
+                             "'2.5GB', '512M', '4GiB'")
+        n = float(m.group(1)) * _UNITS[m.group(2) or ""]
+    else:
+        raise ValueError(f"max_memory must be bytes or a size such as '3G', not {value!r}")
+    if not math.isfinite(n) or n < 16 * 1000**2:
+        raise ValueError(f"max_memory {value!r} is too small; give at least 16M (e.g. '3G')")
+    return int(n)
+
+
+def available_ram() -> int:
+    """MemAvailable from /proc/meminfo (bytes); 8 GB where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * GB
+
+
+def default_budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(CUDA_SHARE * free)
+    return int(min(DEFAULT_CPU_CAP, CPU_SHARE * available_ram()))
+
+
+def fmt_gb(n: float) -> str:
+    return f"{n / GB:.2f} GB"
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Adds up the storage bytes of live tensors produced under it; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _free(self, key: int, n: int) -> None:
+        self.live -= n
+        self._seen.discard(key)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                s = t.untyped_storage()
+                key = id(s)
+                if key not in self._seen:  # a view of a storage already counted
+                    self._seen.add(key)
+                    self.live += s.nbytes()
+                    weakref.finalize(s, self._free, key, s.nbytes())
+        self.peak = max(self.peak, self.live)
+        return out
+
+
+def traced_peak(net: nn.Module, frames: int, keep: int, h: int, w: int,
+                dtype: torch.dtype = torch.float32) -> int:
+    """Peak bytes of tensors in one forward of `net` (a meta-device ShiftNet) on a window of
+    `frames` frames of h x w returning `keep` of them, inputs and output included."""
+    from ..arch import ShiftNet
+
+    tracker = _LiveBytes()
+    with torch.inference_mode(), tracker:
+        x = torch.empty(1, frames, 3, h, w, device="meta", dtype=dtype)
+        nm = (torch.empty(1, frames, 1, h, w, device="meta", dtype=dtype)
+              if getattr(net, "task", "") == "denoise" else None)
+        first = (frames - keep) // 2
+        # the class's forward, not an override (test doubles count their calls)
+        ShiftNet.forward(net, x, nm, keep=slice(first, first + keep))  # type: ignore[arg-type]
+    return tracker.peak
+
+
+@dataclass(frozen=True)
+class Fit:
+    per_pixel: float  # bytes per (padded) pixel of the window
+    const: float
+
+
+_FITS: dict[tuple[Any, ...], Fit] = {}  # by (config, dtype, frames, keep): shared
+_FITS_LOCK = threading.Lock()
+
+
+class ActivationModel:
+    """Peak activation bytes of one network per window shape, fitted from meta traces."""
+
+    PROBE = (64, 128)  # probe sides, rounded up to the network's `multiple`
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+        self._net = net
+        self._meta: nn.Module | None = None
+        self._multiple = int(getattr(net, "multiple", 16))
+        self._dtype = dtype
+
+    def _padded(self, side: int) -> int:
+        return -(-side // self._multiple) * self._multiple
+
+    def fit(self, frames: int, keep: int) -> Fit:
+        key = (getattr(self._net, "config", id(self._net)), self._dtype, frames, keep)
+        with _FITS_LOCK:
+            if key not in _FITS:
+                if self._meta is None:
+                    self._meta = copy.deepcopy(self._net).to("meta",
+                                                             memory_format=torch.channels_last)
+                a, b = (self._padded(s) for s in self.PROBE)
+                pa = traced_peak(self._meta, frames, keep, a, a, self._dtype)
+                pb = traced_peak(self._meta, frames, keep, b, b, self._dtype)
+                slope = (pb - pa) / (b * b - a * a)
+                _FITS[key] = Fit(slope, max(0.0, pa - slope * a * a))
+            return _FITS[key]
+
+    def peak(self, frames: int, keep: int, h: int, w: int) -> float:
+        f = self.fit(frames, keep)
+        return SLACK * (f.const + f.per_pixel * self._padded(h) * self._padded(w))
+
+    def bytes_per_pixel_frame(self, frames: int, keep: int) -> float:
+        return SLACK * self.fit(frames, keep).per_pixel / frames
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    tile: tuple[int, int]  # (width, height) for tiles.plan; (0, 0) = whole frame
+    tiles: int
+    network: float  # estimated peak bytes of the network on the largest tile
+    held: float  # bytes of frames and outputs held for the window
+    budget: int
+    computed: int  # pixels the network computes per frame, tile overlap included
+
+    @property
+    def overhead(self) -> float:
+        """Network work per frame over the untiled frame's."""
+        return self.computed / max(1, self.pixels)
+
+    pixels: int = 0  # pixels of the frame
+
+    @property
+    def total(self) -> float:
+        return self.network + self.held
+
+
+def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int) -> float:
+    """Float32 buffers a window holds: its input frames (RGB), its output, the
+    caller's extra frames (e.g. cached windows) and the blend weights."""
+    return 4.0 * h * w * (3 * (frames + keep + extra_frames) + 1)
+
+
+def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int) -> tuple[int, int, int]:
+    """(count, largest extended height, largest extended width) of a layout."""
+    ys = tiling.split(h, tile[1], pad)
+    xs = tiling.split(w, tile[0], pad)
+    return (len(ys) * len(xs), max(b - a for a, b in ys), max(b - a for a, b in xs))
+
+
+def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,
+               tiled: bool) -> float:
+    # the engine's numpy crop of the window (RGB + noise), and with tiles the weighted output
+    extra = 4.0 * th * tw * (4 * frames + (3 * keep if tiled else 0))
+    return model.peak(frames, keep, th, tw) + extra
+
+
+def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budget: int,
+         tile: tuple[int, int], pad: int, extra_frames: int = 0,
+         host_only_held: bool = False) -> MemoryPlan:
+    """The layout for a window of `frames` frames of w x h returning `keep`: `tile` when it is
+    given (checked), else the whole frame or the fewest tiles that fit the budget.
+    host_only_held: the frames live in host RAM and the budget is device memory (CUDA)."""
+    if max(h, w) > MAX_SIDE:
+        raise MemoryBudgetError(f"frames of {w}x{h} are larger than {MAX_SIDE}x{MAX_SIDE}, "
+                                "the largest size planned for; scale the video down first")
+    held = held_bytes(h, w, frames, keep, extra_frames)
+    room = budget if host_only_held else budget - held
+    hint = (f"a window of {frames} frames ({keep} output) of {w}x{h}")
+    if host_only_held and held > available_ram():
+        raise MemoryBudgetError(f"{hint} holds {fmt_gb(held)} of frames in RAM but "
+                                f"{fmt_gb(available_ram())} is available; use a smaller "
+                                "length / length_pad")
+    if tile != (0, 0):
+        n, th, tw = _tile_pixels(h, w, tile, pad)
+        net = _net_bytes(model, frames, keep, th, tw, n > 1)
+        if net > room:
+            raise MemoryBudgetError(
+                f"tile={tile[0]}x{tile[1]} (+{pad} px overlap) needs about "
+                f"{fmt_gb(held + net)} for {hint}, over max_memory={fmt_gb(budget)}; use "
+                f"smaller tiles, tile=0 (automatic), or a larger max_memory")
+        return MemoryPlan(tile, n, net, held, budget, n * th * tw, h * w)
+    smallest = _net_bytes(model, frames, keep, MIN_TILE + 2 * pad, MIN_TILE + 2 * pad, True)
+    best: tuple[float, MemoryPlan] | None = None
+    if smallest > room:  # not even the smallest tile: no search
+        ny_max = 0
+    else:
+        ny_max = max(1, h // MIN_TILE)
+    # Grids of nx x ny tiles down to MIN_TILE cores: for each ny the fewest columns that fit
+    # (more only add overlap); cost = pixels computed, so the whole frame wins when it fits.
+    for ny in range(1, ny_max + 1):
+        for nx in range(1, max(1, w // MIN_TILE) + 1):
+            t = (0 if nx == 1 else -(-w // nx), 0 if ny == 1 else -(-h // ny))
+            n, th, tw = _tile_pixels(h, w, t, pad)
+            net = _net_bytes(model, frames, keep, th, tw, n > 1)
+            if net <= room:
+                cost = float(n * th * tw)
+                if best is None or cost < best[0]:
+                    best = (cost, MemoryPlan(t, n, net, held, budget, n * th * tw, h * w))
+                break
+    if best is None:
+        raise MemoryBudgetError(
+            f"{hint} needs at least {fmt_gb(held + smallest)} ({fmt_gb(held)} of frames "
+            f"held, {fmt_gb(smallest)} for the network on {MIN_TILE}-pixel tiles), over "
+            f"max_memory={fmt_gb(budget)}; raise max_memory or use a smaller length / "
+            "length_pad")
+    return best[1]
+
+
+def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad: int,
+                  auto: bool) -> tuple[int, MemoryPlan]:
+    """Output frames per window: `length` itself, or (auto) the shorter window among length,
+    length/2, ... that costs the least network work per output frame (context frames and
+    tile overlap included) within the budget. plan_for(L) plans a window of L outputs."""
+    best: tuple[float, int, MemoryPlan] | None = None
+    error: MemoryBudgetError | None = None
+    cand = length
+    while cand >= 1:
+        try:
+            p = plan_for(cand)
+        except MemoryBudgetError as e:
+            error = error or e
+        else:
+            cost = (cand + 2 * length_pad) / cand * p.overhead
+            if best is None or cost < best[0]:
+                best = (cost, cand, p)
+            if p.tiles == 1:  # the whole frame: shorter windows only cost more
+                break
+        if not auto:
+            break
+        cand //= 2
+    if best is None:
+        assert error is not None
+        raise error
+    return best[1], best[2]
