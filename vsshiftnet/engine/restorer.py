@@ -1,4 +1,4 @@
-"""Run a Shift-Net on a stack of frames: device, precision, tiles, thread safety."""
+"""Run a Shift-Net on a stack of frames: backend, device, precision, tiles, thread safety."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from ..arch import ShiftNet
 from ..arch.fold import fold_repconv
 from . import tiles as tiling
-from .device import Backend, pick_backend
+from .backends import BackendSpec, make_runner, resolve_backend
 from .windows import Window
 
 log = logging.getLogger(__name__)
@@ -44,23 +44,27 @@ STATS = RunStats()
 
 
 class Restorer:
-    """Restores frames with one network. Thread-safe: calls are serialised, because one
-    inference already uses every core (CPU) or the whole device (CUDA)."""
+    """Restores frames with one network on one backend. Thread-safe: at most
+    backend.num_streams windows run at once (1 on the CPU, where one inference already uses
+    every core); tiles of a window run one after another."""
 
     def __init__(self, net: ShiftNet, *, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
-                 tile_pad: int = tiling.DEFAULT_TILE_PAD) -> None:
-        self.backend: Backend = pick_backend(device, fp16)
+                 tile_pad: int = tiling.DEFAULT_TILE_PAD, backend: str | BackendSpec = "auto",
+                 threads: int = 0, num_streams: int = 1) -> None:
+        self.backend: BackendSpec = resolve_backend(backend, device=device, fp16=fp16,
+                                                    threads=threads, num_streams=num_streams)
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
-        # channels-last: ~15 % faster here on CPU (python -m vsshiftnet.engine.bench),
-        # and the layout tensor cores want on CUDA; results equal to float rounding
-        self.net = fold_repconv(net).to(self.backend.device, self.backend.dtype,
-                                        memory_format=torch.channels_last).eval()
+        self.runner = make_runner(self.backend, fold_repconv(net).eval())
         self.tile = tile
         self.tile_pad = tile_pad
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.backend.num_streams)
         log.info("shiftnet: %s model on %s", net.task, self.backend)
+
+    @property
+    def num_streams(self) -> int:
+        return self.backend.num_streams
 
     def run(self, frames: np.ndarray, sigma: Sigma = None,
             keep: slice | None = None) -> np.ndarray:
@@ -82,7 +86,7 @@ class Restorer:
         n_out = len(range(t)[keep])
         out = np.zeros((n_out, 3, h, w), np.float32)
         acc = np.zeros((h, w), np.float32)
-        with self._lock:
+        with self._slots:
             t0 = time.perf_counter()
             for tl in tiling.plan(h, w, self.tile, self.tile_pad):
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
@@ -95,15 +99,9 @@ class Restorer:
         out /= acc
         return np.clip(out, 0.0, 1.0, out=out)
 
-    @torch.inference_mode()
     def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
-        dev, dt = self.backend.device, self.backend.dtype
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(dev, dt)[None]
-        nm = None
-        if noise is not None:
-            nm = torch.from_numpy(np.ascontiguousarray(noise) / np.float32(255)).to(dev, dt)[None]
-        y = self.net(x, nm, keep=keep)[0]
-        return y.float().cpu().numpy()
+        nm = None if noise is None else np.ascontiguousarray(noise) / np.float32(255)
+        return self.runner(np.ascontiguousarray(frames), nm, keep)
 
     def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
                    sigma: float | Callable[[int], np.ndarray] | None = None) -> np.ndarray:
