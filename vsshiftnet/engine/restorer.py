@@ -13,7 +13,8 @@ import torch
 from ..arch import ShiftNet
 from ..arch.fold import fold_repconv
 from . import tiles as tiling
-from .backends import BackendSpec, make_runner, resolve_backend
+from .backends import BackendError, BackendSpec, make_runner, resolve_backend
+from .backends.export import exportable
 from .windows import Window
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ class Restorer:
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
                  tile_pad: int = tiling.DEFAULT_TILE_PAD, backend: str | BackendSpec = "auto",
                  threads: int = 0, num_streams: int = 1) -> None:
+        if not exportable(net):
+            if backend != "auto" and getattr(backend, "name", backend) != "torch":
+                raise BackendError(f"backend {getattr(backend, 'name', backend)!r} compiles "
+                                   f"ShiftNet's own forward; {type(net).__name__} overrides it, "
+                                   "so use backend='torch'")
+            backend = "torch"
         self.backend: BackendSpec = resolve_backend(backend, device=device, fp16=fp16,
                                                     threads=threads, num_streams=num_streams)
         self.task = net.task

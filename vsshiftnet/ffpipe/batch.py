@@ -88,6 +88,8 @@ def _external(job: Job, args: argparse.Namespace) -> None:
             entry = ([str(FILTER_SCRIPT)] if FILTER_SCRIPT.is_file()
                      else ["-m", "vsshiftnet.ffpipe.filter"])
             cmd = [sys.executable, *entry, "--task", s.task, "--device", s.device,
+                   "--backend", s.backend, "--threads", str(s.threads),
+                   "--num-streams", str(s.num_streams),
                    "--length", str(s.length), "--length-pad", str(s.length_pad),
                    "--tile", *map(str, s.tile), "--tile-pad", str(s.tile_pad),
                    "--sc-threshold", str(s.sc_threshold), "--matrix", p.spec.matrix,
@@ -109,7 +111,8 @@ def _external(job: Job, args: argparse.Namespace) -> None:
                 cmd += ["-a", f"sigma={s.sigma:g}"]
             # Forward what examples/*.vpy accept; scene cuts and tiles stay the script's.
             cmd += ["-a", f"device={s.device}", "-a", f"length={s.length}",
-                    "-a", f"length_pad={s.length_pad}"]
+                    "-a", f"length_pad={s.length_pad}", "-a", f"backend={s.backend}",
+                    "-a", f"threads={s.threads}", "-a", f"num_streams={s.num_streams}"]
             cmd += ["-a", f"model={s.model}"] if s.model else []
             for kv in args.vpy_arg:
                 cmd += ["-a", kv]

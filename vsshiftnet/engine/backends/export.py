@@ -63,6 +63,12 @@ class _Window(nn.Module):
         return self.net(frames, noise, keep=self.keep)
 
 
+def exportable(net: nn.Module) -> bool:
+    """Only ShiftNet's own forward is a function of the weights alone, which the cache key
+    (weights_digest) assumes; a subclass with another forward stays on torch."""
+    return isinstance(net, ShiftNet) and type(net).forward is ShiftNet.forward
+
+
 def weights_digest(net: ShiftNet) -> str:
     """sha256 of the configuration and every tensor of the state dict (names, dtypes, shapes,
     values): two nets with the same digest compute the same function."""
