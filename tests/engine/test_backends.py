@@ -182,10 +182,13 @@ def test_cache_location_follows_environment(monkeypatch: pytest.MonkeyPatch,
 # Choice and errors
 
 
-def test_auto_picks_openvino_on_the_cpu() -> None:
+def test_auto_picks_openvino_on_the_cpu_bfloat16_where_native() -> None:
     spec = resolve_backend("auto", device="cpu")
-    assert spec == Backend.OV(device="cpu", fp16=False)
-    assert str(spec) == "openvino cpu float32"
+    native = cpu.has_native_bf16()
+    assert spec == Backend.OV(device="cpu", fp16=native)
+    assert str(spec) == f"openvino cpu {'bfloat16' if native else 'float32'}"
+    assert resolve_backend("auto", device="cpu", fp16=False).precision == "float32"
+    assert resolve_backend("torch", device="cpu").precision == "float32"
 
 
 def test_backend_objects_vs_mlrt_style() -> None:
