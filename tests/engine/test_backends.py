@@ -54,7 +54,7 @@ def test_shipped_models_match_torch(model: str, backend: str) -> None:
     # 38x54 is not a multiple of the network's, so the padding outside the graph is used
     x = _frames(6, 38, 54)
     want = Restorer(net, device="cpu", backend="torch").run(x, _sigma(net), keep=slice(2, 5))
-    r = Restorer(net, device="cpu", backend=backend, threads=2)
+    r = Restorer(net, device="cpu", backend=backend, fp16=False, threads=2)
     assert r.backend.name == backend and r.backend.precision == "float32"
     got = r.run(x, _sigma(net), keep=slice(2, 5))
     assert got.shape == want.shape == (3, 3, 38, 54)
@@ -66,7 +66,7 @@ def test_shipped_models_match_torch(model: str, backend: str) -> None:
 def test_tiles_of_different_shapes_match_torch(backend: str) -> None:
     net = load_model("denoise-cpu")
     x = _frames(5, 70, 100, seed=1)
-    kw = {"device": "cpu", "tile": (48, 32), "tile_pad": 8}
+    kw = {"device": "cpu", "tile": (48, 32), "tile_pad": 8, "fp16": False}
     want = Restorer(net, backend="torch", **kw).run(x, 30.0)
     r = Restorer(net, backend=backend, **kw)
     got = r.run(x, 30.0)
@@ -93,7 +93,8 @@ def test_official_configurations_match_reference_and_torch(name: str, backend: s
     nm = np.load(folder / "noise_map.npy")[0] * 255 if name.startswith("denoise") else None
     want = np.load(folder / "output_all_frames_fbff0.npy")  # (T, 3, H, W)
     torch_out = Restorer(net, device="cpu", backend="torch")._forward(x, nm, slice(0, len(x)))
-    got = Restorer(net, device="cpu", backend=backend)._forward(x, nm, slice(0, len(x)))
+    got = Restorer(net, device="cpu", backend=backend, fp16=False)._forward(x, nm,
+                                                                             slice(0, len(x)))
     assert np.abs(got - torch_out).max() < F32_TOL
     assert np.abs(got - want).max() < 1e-4  # the original network's own output
 
@@ -148,19 +149,19 @@ def test_export_is_valid_onnx_with_dynamic_height_and_width(tmp_path: Path) -> N
 def test_second_run_loads_compiled_model_from_disk(backend: str, private_cache: Path) -> None:
     net = tiny_net(seed=7)
     x = _frames(5, 20, 28, seed=5)
-    first = Restorer(net, device="cpu", backend=backend)
+    first = Restorer(net, device="cpu", backend=backend, fp16=False)
     a = first.run(x, 15.0)
     assert (first.runner.stats.exports, first.runner.stats.compiles) == (1, 1)
     files = sorted(p.relative_to(private_cache) for p in private_cache.rglob("*") if p.is_file())
     assert len(files) == 2 and str(files[0]).startswith(("onnx", backend))
     assert not any(p.name.endswith(".tmp") for p in private_cache.rglob("*"))
-    second = Restorer(net, device="cpu", backend=backend)  # a new process would do the same
+    second = Restorer(net, device="cpu", backend=backend, fp16=False)  # as a new process would
     b = second.run(x, 15.0)
     assert second.runner.stats.cache_loads == 1
     assert (second.runner.stats.exports, second.runner.stats.compiles) == (0, 0)
     np.testing.assert_array_equal(a, b)
     # other weights are another key: never served the first network's model
-    other = Restorer(tiny_net(seed=8), device="cpu", backend=backend)
+    other = Restorer(tiny_net(seed=8), device="cpu", backend=backend, fp16=False)
     c = other.run(x, 15.0)
     assert other.runner.stats.exports == 1 and np.abs(c - a).max() > 1e-4
 

@@ -24,7 +24,8 @@ class StreamRestorer:
         """in_flight: windows run at once (default the restorer's num_streams)."""
         if length < 1 or length_pad < 0:
             raise ValueError("length must be >= 1 and length_pad >= 0")
-        self.in_flight = in_flight or restorer.num_streams
+        # duck-typed restorers (tests' stubs) have no streams: one window at a time
+        self.in_flight = in_flight or getattr(restorer, "num_streams", 1)
         self._pool = ThreadPoolExecutor(self.in_flight) if self.in_flight > 1 else None
         self._pending: deque[Future[np.ndarray]] = deque()
         self.restorer = restorer

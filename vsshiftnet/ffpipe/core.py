@@ -83,7 +83,8 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
                    "default model)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
-                   help="half precision (default: on CUDA only)")
+                   help="half precision: float16 on CUDA, bfloat16 on the CPU (default: on for "
+                   "CUDA, and for OpenVINO on CPUs with native bfloat16)")
     g.add_argument("--backend", default="auto", choices=BACKEND_NAMES,
                    help="inference runtime (default: auto, the fastest installed for the device)")
     g.add_argument("--threads", type=int, default=0,

@@ -236,7 +236,8 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
         fp16: half precision (float16 on CUDA, bfloat16 on the CPU where the backend and
-            CPU support it); None picks fp16 on CUDA and float32 on the CPU.
+            CPU support it); None picks fp16 on CUDA, bfloat16 for OpenVINO on a CPU with
+            native bfloat16 (0.002-0.014 dB PSNR, see README "Backends"), else float32.
         backend: inference runtime: "auto" (the fastest installed for the device: OpenVINO,
             then ONNX Runtime, then torch on the CPU; torch on CUDA), "torch", "openvino"
             (CPU), "onnxruntime" (CPU, or CUDA with onnxruntime-gpu) or "tensorrt" (CUDA).
