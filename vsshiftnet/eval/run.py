@@ -227,8 +227,8 @@ def markdown(r: dict[str, Any]) -> str:
             "|out[t+1]-out[t]| minus the same for the ground truth (0-255); flicker: mean "
             "|Δout - Δgt|. Settings in brackets: best of a sweep (oracle). fps: "
             f"{r['threads']} threads, 960x540; our models run as the engine runs them (folded, "
-            "channels-last), the clip as one window (the plugin's default windows feed the "
-            "network 1.5 frames per output frame).")
+            "on the --backend given, default auto), the clip as one window (the plugin's "
+            "default windows feed the network 1.5 frames per output frame).")
     return "\n".join(lines) + note
 
 

@@ -163,8 +163,10 @@ _BY_NAME: dict[str, type[BackendSpec]] = {
 }
 
 # Fastest first, measured with `python -m vsshiftnet.engine.bench --backends` (README
-# "Backends"). CUDA: TensorRT is opt-in until it is measured on a GPU here.
-AUTO_ORDER = {"cpu": ("openvino", "onnxruntime", "torch"), "cuda": ("torch",)}
+# "Backends"): OpenVINO 0.39x torch's time at 540p; ONNX Runtime was not reliably faster
+# than torch (0.87x at 540p, 1.18x at 1080p), so it is never picked by itself. CUDA:
+# TensorRT is opt-in until it is measured on a GPU here.
+AUTO_ORDER = {"cpu": ("openvino", "torch"), "cuda": ("torch",)}
 
 
 def auto_backend(device_type: str) -> str:
