@@ -31,7 +31,7 @@
 #include "VapourSynth4.h"
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
-#define SHIFTNET_BRIDGE_ABI 2
+#define SHIFTNET_BRIDGE_ABI 3  /* 3: backend, threads, num_streams */
 #define ENTRY_MODULE "vsshiftnet.vs.native"
 #define ERRBUF 1024
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
-BRIDGE_ABI = 2
+BRIDGE_ABI = 3  # 3: backend, threads, num_streams arguments
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]
