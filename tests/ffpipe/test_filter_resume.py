@@ -156,3 +156,31 @@ def test_filter_refuses_frames_over_max_memory_before_reading_frames() -> None:
     assert r.returncode == 1 and r.stdout == b""
     assert len(err) >= 1 and err[-1].startswith("shiftnet_y4m: error: a window of 12 frames")
     assert "8192x8192" in err[-1] and "max_memory" in err[-1]
+
+
+def _decode(path: Path) -> bytes:
+    return subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f",
+                           "rawvideo", "-pix_fmt", "yuv420p", "-"], check=True,
+                          capture_output=True).stdout
+
+
+def test_ffpipe_backends_match_torch_and_bad_backend_is_clear(
+        media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    src, model = media["yuv420p"], media["model_denoise"]
+    opts = ["--sigma", "25", "--model", str(model), "--device", "cpu", "--length", "5",
+            "--length-pad", "2", "-c:v", "ffv1", "--no-progress", "--threads", "1"]
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        outs[backend] = tmp_path / f"{backend}.mkv"
+        rc, err = ffpipe(capsys, src, outs[backend], *opts, "--backend", backend)
+        assert rc == 0, err
+    a = np.frombuffer(_decode(outs["torch"]), np.uint8).astype(int)
+    b = np.frombuffer(_decode(outs["onnxruntime"]), np.uint8).astype(int)
+    # float32 results within 1e-5 of each other: at most a rounding flip of one code
+    assert a.size == b.size > 0 and np.abs(a - b).max() <= 1 and (a != b).mean() < 1e-3
+    rc, err = ffpipe(capsys, src, tmp_path / "bad.mkv", *opts, "--backend", "openvino",
+                     "--num-streams", "2")
+    assert rc != 0 and "num_streams=2 needs a CUDA device" in err
+    assert "Traceback" not in err

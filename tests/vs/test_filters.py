@@ -134,7 +134,7 @@ def test_tiled_matches_untiled_without_seams(core: vs.Core, net: ShiftNet) -> No
     # A random-init net reaches far (and channel attention pools whole tiles), so the pad
     # is generous; trained nets are more local.
     src = random_clip(vs.RGBS, 160, 160, 2, seed=9, smooth=True)
-    kw: dict[str, Any] = {"model": net, "length": 2, "length_pad": 0}
+    kw: dict[str, Any] = {"model": net, "length": 2, "length_pad": 0, "fp16": False}
     full = frames_array(svs.denoise(src, 15, **kw))
     tiled = frames_array(svs.denoise(src, 15, tile=(80, 80), tile_pad=48, **kw))
     assert np.abs(full - tiled).max() <= 1e-3
@@ -354,6 +354,25 @@ def _toml(v: Any) -> str:
 Case = tuple[str, Callable[[], Any], str]
 
 
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_backends_match_torch_through_the_plugin(core: vs.Core, checkpoints: dict[str, Path],
+                                                 backend: str) -> None:
+    src = random_clip(vs.RGBS, 40, 24, 6, seed=5)
+    ck = str(checkpoints["denoise"])
+    want = core.shiftnet.Denoise(src, sigma=20, model=ck, length=4, length_pad=1,
+                                 backend="torch", threads=1)
+    got = core.shiftnet.Denoise(src, sigma=20, model=ck, length=4, length_pad=1,
+                                backend=backend, threads=1, num_streams=1, fp16=False)
+    diff = max(float(np.abs(np.stack(planes_of(got, n)) - np.stack(planes_of(want, n))).max())
+               for n in range(6))
+    assert diff < 1e-5
+    changed = float(np.abs(np.stack(planes_of(got, 2)) - np.stack(planes_of(src, 2))).max())
+    assert changed > 1e-3
+    d = svs.deblur(src, model=str(checkpoints["deblur"]), length=4, length_pad=1,
+                   backend=backend)
+    assert d.num_frames == 6 and np.isfinite(np.stack(planes_of(d, 5))).all()
+
+
 def _bad_cases(core: vs.Core, ck: dict[str, Path], tmp: Path) -> list[Case]:
     ok = random_clip(vs.RGB24, 16, 16, 3)
     yuv = random_clip(vs.YUV420P8, 16, 16, 3, _Matrix=1)
@@ -399,6 +418,18 @@ def _bad_cases(core: vs.Core, ck: dict[str, Path], tmp: Path) -> list[Case]:
         ("device", lambda: dn(ok, model=ck["denoise"], device="tpu"),
          D + "device 'tpu' is not a torch device"),
         ("device type", lambda: dn(ok, device=0), "device must be 'auto'"),
+        ("backend name", lambda: dn(ok, model=ck["denoise"], backend="ncnn"),
+         D + "backend must be one of auto, torch, openvino, onnxruntime, tensorrt, not 'ncnn'"),
+        ("backend on wrong device", lambda: dn(ok, model=ck["denoise"], backend="tensorrt",
+                                               device="cpu"),
+         D + "(backend 'tensorrt' is not installed; install it with: pip install tensorrt"
+         "|backend 'tensorrt' needs a CUDA device)"),
+        ("threads < 0", lambda: dn(ok, threads=-1), D + "threads=-1 is out of range"),
+        ("num_streams on cpu", lambda: dn(ok, model=ck["denoise"], device="cpu",
+                                          num_streams=2),
+         D + "num_streams=2 needs a CUDA device"),
+        ("plugin backend type", lambda: core.shiftnet.Denoise(ok, sigma=5, backend=3),
+         "backend"),
         ("unknown model", lambda: dn(ok, model="nope-model"),
          D + "cannot load model 'nope-model': unknown model"),
         ("missing file", lambda: dn(ok, model=str(tmp / "missing.pth")), "does not exist"),
@@ -428,7 +459,8 @@ CASE_NAMES = [
     "fp16 type", "matrix name", "matrix 0 on yuv", "no matrix", "device", "device type",
     "unknown model", "missing file", "not a checkpoint", "mismatched weights", "wrong task",
     "wrong task net", "plugin unknown arg", "plugin positional sigma", "plugin sigma type",
-    "plugin bad length",
+    "plugin bad length", "backend name", "backend on wrong device", "threads < 0",
+    "num_streams on cpu", "plugin backend type",
 ]
 
 

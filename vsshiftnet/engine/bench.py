@@ -3,6 +3,9 @@
 Times one window of a shipped (or any) model, in one process, as the network is loaded
 (NCHW), RepConv-folded (NCHW) and folded + channels-last (what `Restorer` runs), and
 prints each one's time and its ratio to the first, with the largest output difference.
+
+With --backends: the CPU's capabilities, then every installed inference backend at 960x540
+and 1920x1080 (see vsshiftnet/engine/bench_backends.py).
 """
 
 from __future__ import annotations
@@ -38,8 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=6)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--backends", action="store_true",
+                    help="time every installed backend at --sizes instead")
+    ap.add_argument("--sizes", nargs="+", default=["960x540", "1920x1080"],
+                    help="WxH sizes for --backends (default 960x540 1920x1080)")
+    ap.add_argument("--device", default="cpu", help="device for --backends (cpu or cuda)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.backends:
+        return _backends(args)
     w, h = (int(v) for v in args.size.lower().split("x"))
     net = load_model(args.model, device="cpu").eval()
     g = torch.Generator().manual_seed(0)
@@ -61,6 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for name, t, r, d in rows:
         print(f"| {name} | {t:.2f} | {r:.2f} | {d:.1e} |")
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from .backends import cpu
+    from .bench_backends import run, table
+
+    frames = args.frames if args.frames != 6 else 4  # 1080p windows are big: 4 by default
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+    print(f"CPU: {cpu.describe()}")
+    rows, export_s = run(args.model, sizes, frames, args.reps, args.threads,  # type: ignore[arg-type]
+                         args.device)
+    print(f"{args.model}: one window of {frames} frames (all restored), {args.threads} threads, "
+          f"best of {args.reps} after a warm-up; ONNX export {export_s:.1f} s (once per model "
+          "and window length, shared by the compiled backends)")
+    print()
+    print(table(rows))
     return 0
 
 

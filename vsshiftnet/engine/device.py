@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Backend:
+class Placement:
     device: torch.device
     dtype: torch.dtype
 
@@ -19,7 +19,7 @@ class Backend:
         return f"{self.device} {str(self.dtype).removeprefix('torch.')}"
 
 
-def pick_backend(device: str | torch.device = "auto", fp16: bool | None = None) -> Backend:
+def pick_backend(device: str | torch.device = "auto", fp16: bool | None = None) -> Placement:
     """'auto' takes CUDA when present, else the CPU. fp16=None means half precision on CUDA
     and float32 on the CPU; fp16=True on the CPU uses bfloat16 (CPU float16 kernels are slow)."""
     if str(device) == "auto":
@@ -41,4 +41,4 @@ def pick_backend(device: str | torch.device = "auto", fp16: bool | None = None) 
         dtype = torch.float32
     else:
         dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
-    return Backend(dev, dtype)
+    return Placement(dev, dtype)

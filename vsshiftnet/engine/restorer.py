@@ -1,4 +1,5 @@
-"""Run a Shift-Net on a stack of frames: device, precision, tiles, thread safety."""
+"""Run a Shift-Net on a stack of frames: backend, device, precision, memory, tiles,
+thread safety."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..arch import ShiftNet
 from ..arch.fold import fold_repconv
 from . import memory
 from . import tiles as tiling
-from .device import Backend, pick_backend
+from .backends import BackendError, BackendSpec, make_runner, resolve_backend
+from .backends.export import exportable
 from .windows import Window
 
 log = logging.getLogger(__name__)
@@ -45,33 +47,48 @@ class RunStats:
 STATS = RunStats()
 
 
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 class Restorer:
-    """Restores frames with one network. Thread-safe: calls are serialised, because one
-    inference already uses every core (CPU) or the whole device (CUDA)."""
+    """Restores frames with one network on one backend. Thread-safe: at most
+    backend.num_streams windows run at once (1 on the CPU, where one inference already uses
+    every core); tiles of a window run one after another."""
 
     def __init__(self, net: ShiftNet, *, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
-                 tile_pad: int = tiling.DEFAULT_TILE_PAD,
+                 tile_pad: int = tiling.DEFAULT_TILE_PAD, backend: str | BackendSpec = "auto",
+                 threads: int = 0, num_streams: int = 1,
                  max_memory: int | str | None = None) -> None:
-        self.backend: Backend = pick_backend(device, fp16)
-        # bytes for a window's frames, outputs and activations; tiles are planned to fit
-        self.max_memory = (memory.default_budget(self.backend.device) if max_memory is None
+        if not exportable(net):
+            if backend != "auto" and getattr(backend, "name", backend) != "torch":
+                raise BackendError(f"backend {getattr(backend, 'name', backend)!r} compiles "
+                                   f"ShiftNet's own forward; {type(net).__name__} overrides it, "
+                                   "so use backend='torch'")
+            backend = "torch"
+        self.backend: BackendSpec = resolve_backend(backend, device=device, fp16=fp16,
+                                                    threads=threads, num_streams=num_streams)
+        # bytes for a window's frames, outputs and activations (all windows in flight);
+        # tiles are planned to fit
+        self.max_memory = (memory.default_budget(self.backend.torch_device) if max_memory is None
                            else memory.parse_bytes(max_memory))
         #: full-size float RGB frames the caller keeps beyond the window (e.g. cached
         #: windows); counted in the budget
         self.reserve_frames = 0
-        self._activations = memory.ActivationModel(net, self.backend.dtype)
+        # the estimate follows the torch path; the compiled runtimes use no more here
+        self._activations = memory.ActivationModel(net, _DTYPES[self.backend.precision])
         self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
-        # channels-last: ~15 % faster here on CPU (python -m vsshiftnet.engine.bench),
-        # and the layout tensor cores want on CUDA; results equal to float rounding
-        self.net = fold_repconv(net).to(self.backend.device, self.backend.dtype,
-                                        memory_format=torch.channels_last).eval()
+        self.runner = make_runner(self.backend, fold_repconv(net).eval())
         self.tile = tile
         self.tile_pad = tile_pad
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.backend.num_streams)
         log.info("shiftnet: %s model on %s", net.task, self.backend)
+
+    @property
+    def num_streams(self) -> int:
+        return self.backend.num_streams
 
     def memory_plan(self, h: int, w: int, frames: int, keep: int) -> memory.MemoryPlan:
         """The tile layout for a window of `frames` frames of w x h returning `keep`; raises
@@ -79,9 +96,10 @@ class Restorer:
         key = (h, w, frames, keep, self.reserve_frames)
         if key not in self._plans:
             self._plans[key] = p = memory.plan(
-                self._activations, h, w, frames, keep, budget=self.max_memory, tile=self.tile,
+                self._activations, h, w, frames, keep,
+                budget=self.max_memory // self.backend.num_streams, tile=self.tile,
                 pad=self.tile_pad, extra_frames=self.reserve_frames,
-                host_only_held=self.backend.device.type != "cpu")
+                host_only_held=self.backend.is_cuda)
             log.info("shiftnet: %dx%d, %d frames: %s tile(s) %s, about %s of max_memory %s",
                      w, h, frames, p.tiles, p.tile, memory.fmt_gb(p.total),
                      memory.fmt_gb(p.budget))
@@ -131,7 +149,7 @@ class Restorer:
         layout = self.memory_plan(h, w, t, n_out).tile
         out: np.ndarray | None = None
         acc: np.ndarray | None = None
-        with self._lock:
+        with self._slots:
             t0 = time.perf_counter()
             for tl in tiling.plan(h, w, layout, self.tile_pad):
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
@@ -161,15 +179,9 @@ class Restorer:
             out /= acc
         return np.clip(out, 0.0, 1.0, out=out)
 
-    @torch.inference_mode()
     def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
-        dev, dt = self.backend.device, self.backend.dtype
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(dev, dt)[None]
-        nm = None
-        if noise is not None:
-            nm = torch.from_numpy(np.ascontiguousarray(noise) / np.float32(255)).to(dev, dt)[None]
-        y = self.net(x, nm, keep=keep)[0]
-        return y.float().cpu().numpy()
+        nm = None if noise is None else np.ascontiguousarray(noise) / np.float32(255)
+        return self.runner(np.ascontiguousarray(frames), nm, keep)
 
     def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
                    sigma: float | Callable[[int], np.ndarray] | None = None) -> np.ndarray:

@@ -2,11 +2,15 @@
 
 Produces exactly what the random-access path (plan_window per frame) produces: a grid block
 is restored once the frames up to its end plus context have arrived, or the stream ended.
+With several windows in flight (CUDA streams) windows run in worker threads and come back in
+order; frames are stacked in the caller's thread, so the results are the same.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -16,9 +20,14 @@ from .windows import plan_window
 
 class StreamRestorer:
     def __init__(self, restorer: Restorer, *, length: int, length_pad: int,
-                 sigma: float | None = None) -> None:
+                 sigma: float | None = None, in_flight: int | None = None) -> None:
+        """in_flight: windows run at once (default the restorer's num_streams)."""
         if length < 1 or length_pad < 0:
             raise ValueError("length must be >= 1 and length_pad >= 0")
+        # duck-typed restorers (tests' stubs) have no streams: one window at a time
+        self.in_flight = in_flight or getattr(restorer, "num_streams", 1)
+        self._pool = ThreadPoolExecutor(self.in_flight) if self.in_flight > 1 else None
+        self._pending: deque[Future[np.ndarray]] = deque()
         self.restorer = restorer
         self.length = length
         self.length_pad = length_pad
@@ -40,7 +49,7 @@ class StreamRestorer:
         out: list[np.ndarray] = []
         while self._next_block + self.length + self.length_pad <= self._received:
             out += self._restore_block(self._received)
-        return out
+        return out + self._collect(wait_all=False)
 
     def finish(self) -> list[np.ndarray]:
         """End of stream: restore what is left."""
@@ -48,6 +57,18 @@ class StreamRestorer:
         while self._next_block < self._received:
             out += self._restore_block(self._received)
         self._frames.clear()
+        out += self._collect(wait_all=True)
+        if self._pool is not None:
+            self._pool.shutdown()
+        return out
+
+    def _collect(self, wait_all: bool) -> list[np.ndarray]:
+        """Finished windows from the head of the queue, in order; waits while more than
+        in_flight are pending (which bounds memory) or, at the end, for all."""
+        out: list[np.ndarray] = []
+        while self._pending and (wait_all or self._pending[0].done()
+                                 or len(self._pending) > self.in_flight):
+            out += list(self._pending.popleft().result())
         return out
 
     def _restore_block(self, known: int) -> list[np.ndarray]:
@@ -57,8 +78,13 @@ class StreamRestorer:
         n = start
         while n < stop:
             win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__)
-            restored = self.restorer.run_window(win, self._frames.__getitem__, self.sigma)
-            out += list(restored)
+            if self._pool is None:
+                out += list(self.restorer.run_window(win, self._frames.__getitem__, self.sigma))
+            else:
+                stack = np.stack([self._frames[i] for i in win.sources])
+                self._pending.append(self._pool.submit(self.restorer.run, stack, self.sigma,
+                                                       win.keep))
+                out += self._collect(wait_all=False)
             n = win.outputs.stop
         self._next_block = stop
         for i in [i for i in self._frames if i < stop - self.length_pad]:

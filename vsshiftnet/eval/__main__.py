@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-fps", action="store_true", help="skip the 540p speed measurement")
     ap.add_argument("--fps-frames", type=int, default=5, help="frames timed at 960x540")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for every method")
+    ap.add_argument("--backend", action="append", default=[],
+                    help="inference backend for the models: auto (default), torch, openvino, "
+                    "onnxruntime; NAME:fp16 for half precision (bfloat16 on the CPU); "
+                    "repeatable, each one a row")
     ap.add_argument("--json", type=Path, default=Path("runs/eval/eval.json"))
     ap.add_argument("--png", type=Path, help="write a noisy/V-BM3D/ours/clean comparison PNG")
     ap.add_argument("--card", type=Path, help="model card TOML whose [quality] table to fill")
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                             else 256),
         windows=2 if args.full else 1, clips=tuple(args.clips or ()),
         baselines=None if args.baselines is None else tuple(args.baselines),
-        fps=not args.no_fps, fps_frames=args.fps_frames, threads=args.threads, seed=args.seed,
+        fps=not args.no_fps, fps_frames=args.fps_frames, threads=args.threads,
+        backends=tuple(args.backend or ["auto"]), seed=args.seed,
         keep_outputs=args.png is not None)
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -44,11 +44,13 @@ class EvalOptions:
     fps: bool = True
     fps_frames: int = 5
     threads: int = 2
+    backends: tuple[str, ...] = ("auto",)  # "NAME" or "NAME:fp16" (half precision)
     seed: int = 1234
     keep_outputs: bool = False
 
 
-def _model_method(source: str) -> tuple[str, torch.nn.Module, Method]:
+def _model_method(source: str, backend: str = "auto",
+                  threads: int = 0) -> tuple[str, torch.nn.Module, Method]:
     from vsshiftnet import load_model
 
     net = load_model(source, device="cpu")
@@ -58,13 +60,22 @@ def _model_method(source: str) -> tuple[str, torch.nn.Module, Method]:
 
     from vsshiftnet.engine import Restorer
 
-    # the form users run (RepConv folded, channels-last), the whole clip as one window
-    restorer = Restorer(net, device="cpu")
+    # the form users run (RepConv folded, the chosen backend), the whole clip as one window
+    kind, _, precision = backend.partition(":")
+    restorer = Restorer(net, device="cpu", backend=kind, threads=threads,
+                        fp16=True if precision == "fp16" else None)
+    if backend != "auto":
+        name = f"{name} [{restorer.backend.name} {restorer.backend.precision}]"
 
     def run(clip: np.ndarray, sigma: float) -> np.ndarray:
         return restorer.run(np.ascontiguousarray(clip, np.float32),
                             sigma if net.config.task == "denoise" else None)
 
+    def prepare(clip: np.ndarray) -> None:  # compile for this shape outside the timing
+        t, _, h, w = clip.shape
+        restorer.runner.prepare(t, h, w, slice(0, t))
+
+    run.prepare = prepare  # type: ignore[attr-defined]
     return name, net, run
 
 
@@ -116,9 +127,10 @@ def evaluate(o: EvalOptions) -> dict[str, Any]:
     methods: dict[str, list[tuple[str, Method]]] = {}
     nets: dict[str, torch.nn.Module] = {}
     for m in o.models:
-        name, net, fn = _model_method(m)
-        methods[name] = [("", fn)]
-        nets[name] = net
+        for b in o.backends:
+            name, net, fn = _model_method(m, b, o.threads)
+            methods[name] = [("", fn)]
+            nets[name] = net
     methods.update(_baselines(o))
     groups: dict[float, list[ValItem]] = {}
     for it in items:
@@ -185,6 +197,8 @@ def _measure_fps(o: EvalOptions, methods: dict[str, list[tuple[str, Method]]],
             continue
         chosen = per_item[mname][item.name]["setting"]
         fn = dict(settings)[chosen]
+        if hasattr(fn, "prepare"):
+            fn.prepare(clip)
         t0 = time.perf_counter()
         fn(clip, sigma)
         fps[mname] = len(clip) / (time.perf_counter() - t0)
@@ -213,8 +227,8 @@ def markdown(r: dict[str, Any]) -> str:
             "|out[t+1]-out[t]| minus the same for the ground truth (0-255); flicker: mean "
             "|Δout - Δgt|. Settings in brackets: best of a sweep (oracle). fps: "
             f"{r['threads']} threads, 960x540; our models run as the engine runs them (folded, "
-            "channels-last), the clip as one window (the plugin's default windows feed the "
-            "network 1.5 frames per output frame).")
+            "on the --backend given, default auto), the clip as one window (the plugin's "
+            "default windows feed the network 1.5 frames per output frame).")
     return "\n".join(lines) + note
 
 

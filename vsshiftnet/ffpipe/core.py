@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..engine import (
+    BACKEND_NAMES,
     DEFAULT_LENGTH,
     DEFAULT_LENGTH_PAD,
     DEFAULT_TILE_PAD,
@@ -37,6 +38,9 @@ class RestoreOptions:
     model: str | None = None  # None: the task's default model card
     device: str = "auto"
     fp16: bool | None = None
+    backend: str = "auto"
+    threads: int = 0
+    num_streams: int = 1
     length: int | None = None  # None: DEFAULT_LENGTH, shorter when that fits max_memory better
     length_pad: int = DEFAULT_LENGTH_PAD
     tile: tuple[int, int] = (0, 0)
@@ -55,6 +59,13 @@ class RestoreOptions:
             raise ValueError("--sigma applies to denoising only; drop it or drop --task deblur")
         if self.sigma is not None and not 0 <= self.sigma <= 255:
             raise ValueError(f"--sigma {self.sigma} is outside 0..255")
+        if self.backend not in BACKEND_NAMES:
+            raise ValueError(f"--backend {self.backend!r} is unknown; use one of "
+                             f"{', '.join(BACKEND_NAMES)}")
+        if self.threads < 0:
+            raise ValueError("--threads must be 0 (the runtime's default) or more")
+        if self.num_streams < 1:
+            raise ValueError("--num-streams must be 1 or more")
         if (self.length is not None and self.length < 1) or self.length_pad < 0:
             raise ValueError("--length must be >= 1 and --length-pad >= 0")
         if self.max_memory is not None:
@@ -84,7 +95,14 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
                    "default model)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
-                   help="half precision (default: on CUDA only)")
+                   help="half precision: float16 on CUDA, bfloat16 on the CPU (default: on for "
+                   "CUDA, and for OpenVINO on CPUs with native bfloat16)")
+    g.add_argument("--backend", default="auto", choices=BACKEND_NAMES,
+                   help="inference runtime (default: auto, the fastest installed for the device)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for the network (default 0: the runtime's default)")
+    g.add_argument("--num-streams", type=int, default=1,
+                   help="windows in flight at once on CUDA (default 1; 1 on the CPU)")
     g.add_argument("--length", type=int, default=None,
                    help=f"output frames per temporal window (default {DEFAULT_LENGTH}, or "
                    "fewer when that costs less work per frame within --max-memory)")
@@ -108,7 +126,8 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
 def restore_options(ns: argparse.Namespace) -> RestoreOptions:
     task = ns.task or "denoise"
     opts = RestoreOptions(task=task, sigma=ns.sigma, model=ns.model, device=ns.device,
-                          fp16=ns.fp16, length=ns.length, length_pad=ns.length_pad,
+                          fp16=ns.fp16, backend=ns.backend, threads=ns.threads,
+                          num_streams=ns.num_streams, length=ns.length, length_pad=ns.length_pad,
                           tile=tuple(ns.tile), tile_pad=ns.tile_pad, sc=ns.sc,
                           sc_threshold=ns.sc_threshold, max_memory=ns.max_memory)
     opts.check()
@@ -121,7 +140,8 @@ def build_restorer(opts: RestoreOptions) -> Restorer:
     model = opts.model or default_model(opts.task, opts.device)
     net = load_model(model, task=opts.task)
     return Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
-                    tile_pad=opts.tile_pad, max_memory=opts.max_memory)
+                    tile_pad=opts.tile_pad, backend=opts.backend, threads=opts.threads,
+                    num_streams=opts.num_streams, max_memory=opts.max_memory)
 
 
 def decode_span(start: int, end: int | None, length: int, length_pad: int

@@ -481,11 +481,11 @@ def _manifest_key(job: Job, p: _Plan, restorer: Any) -> dict[str, Any]:
     if job.restore.model and Path(job.restore.model).is_file():
         restore["model_file"] = _identity(Path(job.restore.model))
     backend = getattr(restorer, "backend", None)
-    restore["backend"] = repr(backend)
+    restore["backend_resolved"] = repr(backend)  # what "auto" became, precision included
     # CPU float sums depend on the thread count: a different count is a different result.
     import torch
 
-    restore["threads"] = torch.get_num_threads()
+    restore["torch_threads"] = torch.get_num_threads()
     return {
         "version": 1,
         "input": _identity(job.inp),

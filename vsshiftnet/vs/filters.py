@@ -11,7 +11,9 @@ from typing import Any
 
 import vapoursynth as vs
 
-from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, DEFAULT_TILE_PAD
+from ..engine.backends.spec import BACKEND_NAMES
+from ..engine.tiles import DEFAULT_TILE_PAD
+from ..engine.windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
 from . import convert
 from .native import ensure_plugin, run_step
 
@@ -125,9 +127,17 @@ def _load_net(fname: str, task: str, model: ModelArg, device: str) -> Any:
                           "a .pth checkpoint") from e
 
 
+def _check_backend(fname: str, backend: Any) -> str:
+    if not isinstance(backend, str) or backend not in BACKEND_NAMES:
+        raise _err(fname, f"backend must be one of {', '.join(BACKEND_NAMES)}, not {backend!r}; "
+                          "'auto' picks the fastest installed for the device")
+    return backend
+
+
 def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, device: Any,
-             fp16: Any, length: Any, length_pad: Any, tile: Any, tile_pad: Any, sc: Any,
-             planes: Any, matrix: Any, max_memory: Any) -> vs.VideoNode:
+             fp16: Any, backend: Any, threads: Any, num_streams: Any, length: Any,
+             length_pad: Any, tile: Any, tile_pad: Any, sc: Any, planes: Any,
+             matrix: Any, max_memory: Any) -> vs.VideoNode:
     # 1. Check every argument before any work is done.
     if not isinstance(clip, vs.VideoNode):
         raise _err(fname, f"clip must be a video clip (vs.VideoNode), not {type(clip).__name__}")
@@ -172,6 +182,11 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     tile_wh, tile_pad = _check_tile(fname, tile, tile_pad)
     sc_flag = bool(_check_bool(fname, "sc", sc))
     fp16_flag = _check_bool(fname, "fp16", fp16, allow_none=True)
+    backend = _check_backend(fname, backend)
+    threads = _check_int(fname, "threads", threads, 0, 1024,
+                         " CPU threads for the network (0 = the runtime's default)")
+    num_streams = _check_int(fname, "num_streams", num_streams, 1, 64,
+                             " windows in flight at once (CUDA; 1 on the CPU)")
     plane_list = _check_planes(fname, planes, fmt)
     matrix_id = _check_matrix(fname, matrix)
     if not isinstance(device, str):
@@ -187,16 +202,17 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     core = vs.core
     # Enough windows for every worker thread's block plus the next one, so a sequential pass
     # never recomputes a window.
-    max_windows = 2 + -(-core.num_threads // length)
+    max_windows = 2 + -(-core.num_threads // length) + num_streams
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
+                            backend=backend, threads=threads, num_streams=num_streams,
                             max_memory=max_memory)
         # the memory plan fails here, before any frame is requested, if nothing fits
         length = restorer.fit_window(clip.height, clip.width, length, length_pad,
                                      auto_length=auto_length, cached_windows=max_windows - 1)
     except ValueError as e:
         raise _err(fname, str(e)) from e
-    max_windows = 2 + -(-core.num_threads // length)
+    max_windows = 2 + -(-core.num_threads // length) + num_streams
 
     # 2. Build the graph: to RGBS, the windowed network step, back to the input's format.
     from .step import WindowStep
@@ -214,7 +230,8 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
 
 
 def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: ModelArg = None,
-            device: str = "auto", fp16: bool | None = None, length: int | None = None,
+            device: str = "auto", fp16: bool | None = None, backend: str = "auto",
+            threads: int = 0, num_streams: int = 1, length: int | None = None,
             length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
             tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
             planes: int | Sequence[int] | None = None,
@@ -232,7 +249,16 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
         model: a model card name (default: the shipped "denoise-cpu"), the path of a
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
-        fp16: half precision; None picks fp16 on CUDA and float32 on the CPU.
+        fp16: half precision (float16 on CUDA, bfloat16 on the CPU where the backend and
+            CPU support it); None picks fp16 on CUDA, bfloat16 for OpenVINO on a CPU with
+            native bfloat16 (0.002-0.014 dB PSNR, see README "Backends"), else float32.
+        backend: inference runtime: "auto" (the fastest installed for the device: OpenVINO,
+            then ONNX Runtime, then torch on the CPU; torch on CUDA), "torch", "openvino"
+            (CPU), "onnxruntime" (CPU, or CUDA with onnxruntime-gpu) or "tensorrt" (CUDA).
+            Compiled models are cached in ~/.cache/vsshiftnet/models.
+        threads: CPU threads for the network, 0 for the runtime's default (all cores).
+        num_streams: windows in flight at once on CUDA (needs as many requesting threads,
+            e.g. core.num_threads); must be 1 on the CPU.
         length: output frames per temporal window (default 8, or 4, 2, 1 when that costs
             less work per frame within max_memory at this frame size). Windows sit on a
             fixed grid, so the output does not depend on request order or thread count.
@@ -260,13 +286,15 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             invalid argument, unsupported format, and unknown or damaged model.
     """
     return _restore("denoise", "shiftnet.Denoise", clip, sigma, model=model, device=device,
-                    fp16=fp16, length=length, length_pad=length_pad, tile=tile,
+                    fp16=fp16, backend=backend, threads=threads, num_streams=num_streams,
+                    length=length, length_pad=length_pad, tile=tile,
                     tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
                     max_memory=max_memory)
 
 
 def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
-           fp16: bool | None = None, length: int | None = None,
+           fp16: bool | None = None, backend: str = "auto", threads: int = 0,
+           num_streams: int = 1, length: int | None = None,
            length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
            tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
            planes: int | Sequence[int] | None = None,
@@ -279,14 +307,15 @@ def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
             The output has the same format, size, frame count, fps and frame props.
         model: a model card name (default: the shipped "deblur-cpu"), the path of a
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
-        device, fp16, length, length_pad, tile, tile_pad, sc, planes, matrix, max_memory:
-            as for :func:`denoise`.
+        device, fp16, backend, threads, num_streams, length, length_pad, tile, tile_pad, sc,
+            planes, matrix, max_memory: as for :func:`denoise`.
 
     Raises:
         vs.Error: "shiftnet.Deblur: ..." saying what is wrong and what to do.
     """
     return _restore("deblur", "shiftnet.Deblur", clip, None, model=model, device=device,
-                    fp16=fp16, length=length, length_pad=length_pad, tile=tile,
+                    fp16=fp16, backend=backend, threads=threads, num_streams=num_streams,
+                    length=length, length_pad=length_pad, tile=tile,
                     tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
                     max_memory=max_memory)
 

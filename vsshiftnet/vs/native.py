@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
-BRIDGE_ABI = 3  # 2: matrix is data (names and numbers); 3: max_memory
+# 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams
+BRIDGE_ABI = 4
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]

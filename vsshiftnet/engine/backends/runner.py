@@ -1,0 +1,142 @@
+"""The one thing a backend does: run a window. Compiled backends keep a model per shape."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...arch import ShiftNet
+from . import diskcache
+from .export import WindowShape, export_onnx, weights_digest
+from .spec import BackendSpec
+
+log = logging.getLogger(__name__)
+
+# Shapes kept compiled in memory: whole frames plus the edge tiles and the short windows at
+# a clip's end and at scene cuts make a handful; more than this means many tile sizes.
+MAX_SHAPES = 16
+
+
+@dataclass
+class CompileStats:
+    exports: int = 0  # ONNX graphs written
+    compiles: int = 0  # compiled by the backend (and written to the disk cache)
+    cache_loads: int = 0  # compiled forms read back from the disk cache
+    seconds: float = 0.0  # spent on all of the above
+
+
+class Runner(ABC):
+    """__call__(frames, noise, keep): frames float32 (T, 3, H, W) RGB in [0, 1], noise None or
+    float32 (T, 1, H, W) holding sigma/255; returns the `keep` frames (T', 3, H, W), not
+    clamped. Must be safe to call from spec.num_streams threads at once."""
+
+    def __init__(self, net: ShiftNet, spec: BackendSpec) -> None:
+        self.net = net  # folded
+        self.spec = spec
+        self.stats = CompileStats()
+
+    @abstractmethod
+    def __call__(self, frames: np.ndarray, noise: np.ndarray | None,
+                 keep: slice) -> np.ndarray: ...
+
+    def prepare(self, t: int, h: int, w: int, keep: slice) -> None:
+        """Compile (or load) the model for this window shape ahead of the first call."""
+
+
+class CompiledRunner(Runner):
+    """Exports the folded net to ONNX per window shape and compiles it with the backend,
+    both cached on disk (see diskcache) and the compiled form in memory."""
+
+    #: precision of the exported graph (the backend may lower it further when compiling)
+    export_dtype = "float32"
+
+    def __init__(self, net: ShiftNet, spec: BackendSpec) -> None:
+        super().__init__(net, spec)
+        self.digest = weights_digest(net)
+        self._models: OrderedDict[WindowShape, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # backend-specific ------------------------------------------------------------------
+    @abstractmethod
+    def _artifact(self, shape: WindowShape, onnx_file: Path) -> Path:
+        """Where this backend's compiled form of `shape` is cached."""
+
+    @abstractmethod
+    def _compile(self, shape: WindowShape, onnx_file: Path, artifact: Path) -> Any:
+        """Compile the ONNX graph for `shape`, write the artifact, return the runnable model."""
+
+    @abstractmethod
+    def _load(self, shape: WindowShape, artifact: Path) -> Any:
+        """The runnable model from a cached artifact."""
+
+    @abstractmethod
+    def _infer(self, model: Any, frames: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        """Run frames (1, T, 3, H, W) [and noise (1, T, 1, H, W)]; return (1, T', 3, H, W)."""
+
+    def _export(self, shape: WindowShape, path: Path) -> None:
+        export_onnx(self.net, shape, path)
+
+    # shared ----------------------------------------------------------------------------
+    def model_for(self, shape: WindowShape) -> Any:
+        with self._lock:
+            model = self._models.get(shape)
+            if model is not None:
+                self._models.move_to_end(shape)
+                return model
+            t0 = time.perf_counter()
+            onnx_file = diskcache.onnx_path(self.digest, shape, self.export_dtype)
+            artifact = self._artifact(shape, onnx_file)
+            if artifact.is_file():
+                try:
+                    model = self._load(shape, artifact)
+                    self.stats.cache_loads += 1
+                except Exception:  # a damaged or foreign file: rebuild it
+                    log.warning("shiftnet: cached %s unusable, rebuilding", artifact,
+                                exc_info=True)
+            if model is None:
+                if not onnx_file.is_file():
+                    self._export(shape, onnx_file)
+                    self.stats.exports += 1
+                model = self._compile(shape, onnx_file, artifact)
+                self.stats.compiles += 1
+            dt = time.perf_counter() - t0
+            self.stats.seconds += dt
+            log.info("shiftnet: %s ready for %dx%dx%d in %.2f s", self.spec.name, shape.t,
+                     shape.h, shape.w, dt)
+            self._models[shape] = model
+            if len(self._models) > MAX_SHAPES:
+                self._models.popitem(last=False)
+            return model
+
+    def _shape(self, t: int, h: int, w: int, keep: slice) -> WindowShape:
+        m = self.net.multiple
+        return WindowShape.of(t, -(-h // m) * m, -(-w // m) * m, keep)
+
+    def prepare(self, t: int, h: int, w: int, keep: slice) -> None:
+        self.model_for(self._shape(t, h, w, keep))
+
+    def __call__(self, frames: np.ndarray, noise: np.ndarray | None,
+                 keep: slice) -> np.ndarray:
+        t, _, h, w = frames.shape
+        shape = self._shape(t, h, w, keep)
+        model = self.model_for(shape)
+        x = _pad_to(frames, shape.h, shape.w)[None]
+        nm = None if noise is None else _pad_to(noise, shape.h, shape.w)[None]
+        return self._infer(model, x, nm)[0, :, :, :h, :w]
+
+
+def _pad_to(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Replicate-pad (T, C, h0, w0) at the bottom and right, as ShiftNet.forward does."""
+    ph, pw = h - a.shape[2], w - a.shape[3]
+    a = np.ascontiguousarray(a, np.float32)
+    if ph or pw:
+        a = np.pad(a, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
+    return a
