@@ -165,8 +165,9 @@ class ActivationModel:
         with _FITS_LOCK:
             if key not in _FITS:
                 if self._meta is None:
-                    self._meta = copy.deepcopy(self._net).to("meta",
-                                                             memory_format=torch.channels_last)
+                    # the weights in the window's precision, as the runtime holds them
+                    self._meta = copy.deepcopy(self._net).to(
+                        "meta", self._dtype, memory_format=torch.channels_last)
                 a, b = (self._padded(s) for s in self.PROBE)
                 pa = traced_peak(self._meta, frames, keep, a, a, self._dtype)
                 pb = traced_peak(self._meta, frames, keep, b, b, self._dtype)

@@ -1,15 +1,26 @@
-"""`python -m vsshiftnet.vs.bench`: the plugin on a 540p clip, against the network alone.
+"""`python -m vsshiftnet.vs.bench`: the plugin on a synthetic clip, against the network alone.
 
 Prints one table: output fps of a sequential pass through `core.shiftnet.Denoise` (YUV420P8
 in and out, so format conversion is included), the share of that time spent inside the
 network, network input frames per output frame, and peak RSS. Both figures come from this
 process, so the overhead ratio holds whatever the machine's load; fps hold for this machine.
+
+`--compare` runs the same pass for each size and each configuration in a process of its own
+(so each peak RSS is its own): `before` is the plugin as it ran before backends and the
+memory budget (torch float32, whole frames), `float32` today's defaults in float32,
+`default` today's defaults (the auto backend and precision, the default max_memory). Ratios
+are against `before` at the same size, measured in the same command. A configuration whose
+planned memory passes the machine's available RAM is reported, not run.
+
+    python -m vsshiftnet.vs.bench --compare --sizes 960x540,1920x1080,3840x2160 --frames 8
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
 import time
 
@@ -37,15 +48,17 @@ def _source(width: int, height: int, frames: int) -> vs.VideoNode:
     return core.std.SetFrameProps(clip, _Matrix=1, _Range=0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vsshiftnet.vs.bench")
-    ap.add_argument("--size", default="960x540")
-    ap.add_argument("--frames", type=int, default=2 * DEFAULT_LENGTH)
-    ap.add_argument("--length", type=int, default=DEFAULT_LENGTH)
-    ap.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
-    ap.add_argument("--model", default=None, help="model name or checkpoint (default: shipped)")
-    ap.add_argument("--threads", type=int, default=0, help="VapourSynth threads (0 = default)")
-    args = ap.parse_args(argv)
+#: name -> keyword arguments of vsshiftnet.denoise
+CONFIGS: dict[str, dict[str, object]] = {
+    "before": {"backend": "torch", "fp16": False, "max_memory": 2**40},
+    "float32": {"fp16": False},
+    "default": {},
+}
+
+
+def _one(args: argparse.Namespace) -> dict[str, object]:
+    """One sequential pass in this process; returns its figures."""
+    from ..engine import memory
     from . import denoise, ensure_plugin
 
     w, h = (int(v) for v in args.size.split("x"))
@@ -53,26 +66,110 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         core.num_threads = args.threads
     ensure_plugin()
+    kw = dict(CONFIGS[args.config])
+    if args.config == "before":  # whole frames: refuse what would not fit in this machine
+        from ..engine import Restorer
+        from ..registry import default_model, load_model
+
+        r = Restorer(load_model(args.model or default_model("denoise", "cpu")),
+                     device="cpu", backend="torch", fp16=False, max_memory=2**40)
+        need = r.memory_plan(h, w, args.length + 2 * args.length_pad, args.length).total
+        if need > 0.85 * memory.available_ram():
+            return {"skipped": f"needs about {need / 1e9:.0f} GB, more than this machine has"}
     src = _source(w, h, args.frames)
     out = denoise(src, sigma=20, model=args.model, length=args.length,
-                  length_pad=args.length_pad)
-    STATS.reset()
+                  length_pad=args.length_pad, **kw)  # type: ignore[arg-type]
+    # The first window pays for start-up (a backend's export and compilation, or loading it
+    # from the disk cache): timed apart; fps are the frames after it.
+    warm = min(args.length, args.frames - 1)
     t0 = time.perf_counter()
-    for frame in out.frames(close=True):  # sequential pass, as vspipe does it
+    for n, frame in enumerate(out.frames(close=True)):  # sequential pass, as vspipe does it
         del frame
-    total = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if n + 1 == warm:
+            first = time.perf_counter() - t0
+            STATS.reset()
+            t1 = time.perf_counter()
+    total = time.perf_counter() - t1
+    timed = args.frames - warm
+    return {"fps": timed / total, "net_fps": timed / STATS.forward_seconds,
+            "runs_per_frame": STATS.input_frames / timed, "first_window_s": first,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": core.num_threads}
+
+
+def _compare(args: argparse.Namespace) -> int:
+    rows = ["| size | configuration | output fps | fps vs before | network runs per frame | "
+            "first window (s) | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+    for size in args.sizes.split(","):
+        base = None
+        for config in args.configs.split(","):
+            cmd = [sys.executable, "-m", "vsshiftnet.vs.bench", "--json", "--config", config,
+                   "--size", size, "--frames", str(args.frames), "--length", str(args.length),
+                   "--length-pad", str(args.length_pad), "--threads", str(args.threads)]
+            if args.model:
+                cmd += ["--model", args.model]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode:
+                r: dict = {"skipped": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
+            else:
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+            if "skipped" in r:
+                rows.append(f"| {size} | {config} | - | - | - | - | {r['skipped']} |")
+            else:
+                base = r["fps"] if config == "before" else base
+                ratio = f"{r['fps'] / base:.2f}x" if base else "-"
+                rows.append(f"| {size} | {config} | {r['fps']:.3f} | {ratio} | "
+                            f"{r['runs_per_frame']:.2f} | {r['first_window_s']:.1f} | "
+                            f"{r['rss_mb']:.0f} |")
+            if args.progress:
+                sys.stdout.write(rows[-1] + "\n")
+    sys.stdout.write(f"{args.frames} frames, length {args.length}, length_pad "
+                     f"{args.length_pad}, YUV420P8 in and out, sequential pass; fps after "
+                     "the first window:\n")
+    sys.stdout.write("\n".join(rows) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vsshiftnet.vs.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="960x540")
+    ap.add_argument("--frames", type=int, default=2 * DEFAULT_LENGTH)
+    ap.add_argument("--length", type=int, default=DEFAULT_LENGTH)
+    ap.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
+    ap.add_argument("--model", default=None, help="model name or checkpoint (default: shipped)")
+    ap.add_argument("--threads", type=int, default=0, help="VapourSynth threads (0 = default)")
+    ap.add_argument("--compare", action="store_true",
+                    help="each of --configs at each of --sizes, each in its own process")
+    ap.add_argument("--sizes", default="960x540,1920x1080,3840x2160")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--progress", action="store_true", help="print each row as it is measured")
+    ap.add_argument("--config", default="default", choices=list(CONFIGS),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.compare:
+        return _compare(args)
+    r = _one(args)
+    if args.json:
+        sys.stdout.write(json.dumps(r) + "\n")
+        return 0
+    if "skipped" in r:
+        sys.stdout.write(f"{args.size}: {r['skipped']}\n")
+        return 0
+    w, h = args.size.split("x")
     rows = [
         f"sequential pass: {args.frames} frames {w}x{h} YUV420P8, length {args.length}, "
-        f"length_pad {args.length_pad}, {core.num_threads} VapourSynth threads",
+        f"length_pad {args.length_pad}, {r['threads']} VapourSynth threads, "
+        f"configuration {args.config}",
         "| figure | value |", "|---|---|",
-        f"| output fps (plugin, end to end) | {args.frames / total:.3f} |",
-        f"| output fps if only the network ran | {args.frames / STATS.forward_seconds:.3f} |",
-        f"| network time / total time | {STATS.forward_seconds / total:.2f} |",
-        f"| network input frames per output frame | "
-        f"{STATS.input_frames / args.frames:.2f} (expected "
+        f"| output fps (plugin, end to end) | {r['fps']:.3f} |",
+        f"| output fps if only the network ran | {r['net_fps']:.3f} |",
+        f"| network time / total time | {r['fps'] / r['net_fps']:.2f} |",
+        f"| network input frames per output frame | {r['runs_per_frame']:.2f} (expected "
         f"{(args.length + 2 * args.length_pad) / args.length:.2f}) |",
-        f"| peak RSS | {rss:.0f} MB |",
+        f"| first window (start-up included) | {r['first_window_s']:.1f} s |",
+        f"| peak RSS | {r['rss_mb']:.0f} MB |",
     ]
     sys.stdout.write("\n".join(rows) + "\n")
     return 0
