@@ -75,8 +75,11 @@ class Restorer:
         #: full-size float RGB frames the caller keeps beyond the window (e.g. cached
         #: windows); counted in the budget
         self.reserve_frames = 0
-        # the estimate follows the torch path; the compiled runtimes use no more here
-        self._activations = memory.ActivationModel(net, _DTYPES[self.backend.precision])
+        # the estimate traces the torch path; OpenVINO in bfloat16 measured about what torch
+        # needs in float32 (tests/engine/test_memory.py), so other runtimes count float32
+        est_dtype = (_DTYPES[self.backend.precision] if self.backend.name == "torch"
+                     else torch.float32)
+        self._activations = memory.ActivationModel(net, est_dtype)
         self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
