@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="output directory (default runs/<config name>)")
     ap.add_argument("--steps", type=int, help="total steps (changes the cosine schedule)")
     ap.add_argument("--stop-at", type=int, help="stop after this step, keeping the schedule")
+    ap.add_argument("--warm-restart", action="store_true",
+                    help="with --resume: a new warm-up + cosine cycle from the checkpoint's "
+                    "weights, to --steps in all (the best value starts afresh)")
     ap.add_argument("--threads", type=int, help="torch threads (default from the config)")
     ap.add_argument("--data", action="append", metavar="DIR",
                     help="train on the videos in DIR instead of the fetched clips (repeatable)")
@@ -55,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                          device=args.device, amp=args.amp, workers=args.workers,
                          pack="" if args.cache else args.pack)
     out = args.out or (args.resume.parent if args.resume else Path("runs") / name)
-    Trainer(cfg, out, resume=args.resume).run(stop_at=args.stop_at)
+    if args.warm_restart and not args.resume:
+        ap.error("--warm-restart needs --resume")
+    Trainer(cfg, out, resume=args.resume, warm_restart=args.warm_restart).run(
+        stop_at=args.stop_at)
     return 0
 
 

@@ -218,6 +218,11 @@ class Trainer:
             log.info("%s holds no optimizer state (compact checkpoint): Adam's moments "
                      "start afresh", path)
         self.sched.load_state_dict(ck["scheduler"])
+        # the config's lr, not the stored one: a resume with a changed recipe (a warm restart
+        # at another lr) must follow the new config; an unchanged one is unaffected
+        self.sched.base_lrs = [self.cfg.optim.lr] * len(self.opt.param_groups)
+        for group in self.opt.param_groups:
+            group["initial_lr"] = self.cfg.optim.lr
         self.step, self.best = int(ck["step"]), float(ck["best"])
         self.history = [(int(a), float(b)) for a, b in ck.get("history", [])]
         if self.ema is not None:
