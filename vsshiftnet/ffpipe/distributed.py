@@ -209,10 +209,17 @@ def run_ray(jobs: list[Job], opts: RayOptions) -> list[_Video]:
         ray.shutdown()
 
 
+def _on_ray(*args: Any) -> tuple[SegmentResult, str]:
+    """The Ray task: one segment, and the id of the node that ran it."""
+    import ray
+
+    return restore_segment(*args), ray.get_runtime_context().get_node_id()
+
+
 def _schedule(ray: Any, jobs: list[Job], opts: RayOptions) -> list[_Video]:
     cluster = ray.cluster_resources()
     videos: list[_Video] = []
-    task = ray.remote(restore_segment)
+    task = ray.remote(_on_ray)
     pending: dict[Any, tuple[_Video, Segment]] = {}
     for job in jobs:
         gpu = cluster.get("GPU", 0) >= 1 and job.restore.device != "cpu"
@@ -248,7 +255,7 @@ def _schedule(ray: Any, jobs: list[Job], opts: RayOptions) -> list[_Video]:
         for ref in ready:
             v, s = pending.pop(ref)
             try:
-                result: SegmentResult = ray.get(ref)
+                result, node = ray.get(ref)
             except Exception as e:  # RayTaskError wraps the worker's error; lost workers too
                 cause = getattr(e, "cause", None) or e
                 v.error = (str(cause) if isinstance(cause, SegmentError) else
@@ -262,9 +269,9 @@ def _schedule(ray: Any, jobs: list[Job], opts: RayOptions) -> list[_Video]:
             v.results.append(result)
             v.done[str(s.index)] = result.frames
             _save(v.work, v.manifest)
-            log.info("%s: segment %d (frames %d-%d) done on %s pid %d, %d/%d", v.job.inp,
-                     s.index, s.start, s.end - 1, result.host, result.pid, len(v.done),
-                     len(v.segments))
+            log.info("%s: segment %d (frames %d-%d) done on node %s pid %d in %.2f s, %d/%d",
+                     v.job.inp, s.index, s.start, s.end - 1, node[:12], result.pid,
+                     result.ended - result.began, len(v.done), len(v.segments))
             if len(v.done) == len(v.segments) and v.error is None:
                 _finish(v)
     return videos
