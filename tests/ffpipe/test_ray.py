@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from vsshiftnet.ffpipe.core import RestoreOptions
+from vsshiftnet.ffpipe.distributed import LOOPBACK
 from vsshiftnet.ffpipe.pipeline import EncodeOptions, Job, run
 from vsshiftnet.ffpipe.raycluster import LocalCluster
 
@@ -32,7 +33,8 @@ ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     with LocalCluster(nodes=2, cpus=1, timeout=120) as c:
-        c.wait_nodes(2)
+        # Every node advertises the loopback address: no traffic leaves 127/8.
+        assert c.wait_nodes(2) == [LOOPBACK, LOOPBACK]
         yield c
 
 
@@ -172,3 +174,38 @@ def test_bad_segment_one_line_embedded_ray(tmp_path: Path, media: dict[str, Path
     assert len(errors) == 1, proc.stderr
     assert re.search(rf"{re.escape(str(bad))} frames 40-47 \(segment 5\): .*CRC", errors[0])
     assert not out.exists() and not list(tmp_path.glob(".out.shiftnet-part*"))
+    assert f"Ray cluster at {LOOPBACK}:" in proc.stderr  # the embedded Ray, on loopback
+
+
+def test_batch_folder_over_the_cluster(cluster: LocalCluster, clip: Path,
+                                       reference: list[str], media: dict[str, Path],
+                                       tmp_path: Path) -> None:
+    """ffmpeg_filter/batch.py --ray: both files' segments share the cluster's workers."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    indir.mkdir()
+    for name in ("a.mkv", "b.mkv"):
+        (indir / name).write_bytes(clip.read_bytes())
+    script = Path(__file__).resolve().parents[2] / "ffmpeg_filter" / "batch.py"
+    proc = subprocess.run([sys.executable, str(script), str(indir), str(outdir), "--sigma",
+                           "20", "--model", str(media["model_denoise"]), "-c:v", "ffv1",
+                           "--no-progress", "--segment", "16", "--ray", cluster.address,
+                           "--work-dir", str(tmp_path / "work")], env=ENV,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert framemd5(outdir / "a.mkv") == reference
+    assert framemd5(outdir / "b.mkv") == reference
+    assert not list((tmp_path / "work").iterdir())
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--work-dir", "w"], "--work-dir applies to --ray only"),
+    (["--ray", "--resume"], "drop --resume"),
+    (["--ray", "--ray-cpus", "0"], "--ray-cpus must be at least 1"),
+])
+def test_option_errors_one_line(extra: list[str], says: str, clip: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from vsshiftnet.ffpipe.__main__ import main
+
+    assert main([str(clip), str(tmp_path / "o.mkv"), "--sigma", "20", *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ffpipe: error:") and says in err[0], err

@@ -21,6 +21,7 @@ from .cli import add_colour_args, add_input_args
 from .core import RestoreOptions, add_restore_args, build_restorer, restore_options
 from .distributed import RayOptions, add_ray_args, ray_options, run_ray
 from .pipeline import (
+    DEFAULT_SEGMENT,
     EncodeOptions,
     Job,
     PipelineError,
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("-v", "--verbose", action="store_true")
     add_ray_args(p)
+    p.add_argument("--segment", type=int, default=DEFAULT_SEGMENT,
+                   help=f"frames per --ray segment (default {DEFAULT_SEGMENT})")
     return p
 
 
@@ -201,7 +204,8 @@ def _batch_ray(args: argparse.Namespace, opts: RestoreOptions, enc: EncodeOption
         jobs.append(Job(inp=src, out=out, restore=opts, encode=enc, progress=False,
                         allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
                         chroma_loc=args.chroma_loc, allow_short=args.allow_short,
-                        stream=args.stream, deinterlace=args.deinterlace))
+                        stream=args.stream, deinterlace=args.deinterlace,
+                        segment=args.segment))
     try:
         videos = run_ray(jobs, ray) if jobs else []
     except KeyboardInterrupt:

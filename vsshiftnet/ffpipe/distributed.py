@@ -29,12 +29,16 @@ from .segtask import SegmentError, SegmentResult, restore_segment, segment_file
 
 log = logging.getLogger(__name__)
 
+# Loopback, but not 127.0.0.1: Ray 2.60 swaps 127.0.0.1 and localhost for the machine's
+# interface address (in ray.init and in `ray start --node-ip-address`), which would carry
+# a one-machine cluster's traffic off the loopback range. Linux routes all of 127/8 to lo.
+LOOPBACK = "127.0.0.2"
 DEFAULT_RETRIES = 3  # a lost worker (killed, node gone) reruns its segment elsewhere
 
 
 @dataclasses.dataclass(frozen=True)
 class RayOptions:
-    address: str | None = None  # None: start Ray inside this process, bound to 127.0.0.1
+    address: str | None = None  # None: start Ray inside this process, bound to LOOPBACK
     cpus: int = 1  # CPUs (and torch threads) per segment task where the cluster has no GPU
     work_dir: Path | None = None  # None: a hidden folder next to OUT
     retries: int = DEFAULT_RETRIES
@@ -60,7 +64,7 @@ def add_ray_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--ray, --ray-cpus, --work-dir (shared by ffpipe and the folder batch)."""
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="restore segments as Ray tasks: on the cluster at ADDRESS "
-                   "(host:port), or without one on a Ray started here on 127.0.0.1")
+                   "(host:port), or without one on a Ray started here on loopback (127.0.0.2)")
     p.add_argument("--ray-cpus", type=int, default=1, metavar="N",
                    help="CPUs (torch threads) per segment task where the cluster has no GPU "
                    "(default 1); with GPUs each task takes one GPU")
@@ -79,14 +83,17 @@ def ray_options(ns: argparse.Namespace) -> RayOptions | None:
     return RayOptions(address=ns.ray or None, cpus=ns.ray_cpus, work_dir=ns.work_dir)
 
 
-def _loopback(address: str | None) -> bool:
+def _driver_ip(address: str | None) -> str | None:
+    """The address the driver advertises: LOOPBACK for the embedded Ray, the cluster's own
+    loopback address for a cluster on this machine, else Ray's choice (None)."""
     if address is None:
-        return True
+        return LOOPBACK
     host = address.split("://")[-1].rsplit(":", 1)[0]
     try:
-        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        ip = socket.gethostbyname(host)
+        return ip if ipaddress.ip_address(ip).is_loopback else None
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def connect(opts: RayOptions) -> Any:
@@ -97,9 +104,10 @@ def connect(opts: RayOptions) -> Any:
         raise PipelineError("--ray needs Ray: pip install 'vsshiftnet[ray]'") from None
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "configure_logging": False}
-    if _loopback(opts.address):
+    ip = _driver_ip(opts.address)
+    if ip is not None:
         # Ray advertises the machine's own interface unless told: keep loopback on loopback.
-        kw["_node_ip_address"] = "127.0.0.1"
+        kw["_node_ip_address"] = ip
     try:
         if opts.address is None:
             ray.init(address="local", **kw)  # "local": never attach to some other cluster
@@ -108,6 +116,9 @@ def connect(opts: RayOptions) -> Any:
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise PipelineError(f"cannot reach the Ray cluster at {opts.address}: {one_line(e)} "
                             "(check the address and that `ray status` works there)") from None
+    nodes = [n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]]
+    log.info("Ray cluster at %s: %d node(s) (%s)", ray.get_runtime_context().gcs_address,
+             len(nodes), ", ".join(sorted(set(nodes))))
     return ray
 
 

@@ -1,5 +1,5 @@
 """A real multi-node Ray cluster on this machine's loopback, for the tests and the
-benchmark: a head and worker nodes started with `ray start`, each pinned to 127.0.0.1."""
+benchmark: a head and worker nodes started with `ray start`, each pinned to LOOPBACK."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from .distributed import LOOPBACK
+
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
 
 
@@ -32,7 +34,7 @@ class LocalCluster:
     def __init__(self, nodes: int = 2, cpus: int = 1, timeout: float = 120.0) -> None:
         self.nodes, self.cpus, self.timeout = nodes, cpus, timeout
         self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"{LOOPBACK}:{self.port}"
         # Short: Ray puts unix sockets under it (path limit ~107 bytes).
         self.temp = tempfile.mkdtemp(prefix="vsr", dir="/tmp")
         # Test cluster only: token auth off, so the driver needs no shared token.
@@ -48,7 +50,7 @@ class LocalCluster:
             raise RuntimeError(f"ray {args[0]} failed: {' | '.join(tail)}")
 
     def start(self) -> LocalCluster:
-        self._ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={self.port}",
+        self._ray("start", "--head", f"--node-ip-address={LOOPBACK}", f"--port={self.port}",
                   f"--num-cpus={self.cpus}", "--num-gpus=0", "--include-dashboard=false",
                   f"--temp-dir={self.temp}", "--disable-usage-stats")
         self.started = 1
@@ -57,22 +59,24 @@ class LocalCluster:
         return self
 
     def add_node(self) -> None:
-        self._ray("start", f"--address={self.address}", "--node-ip-address=127.0.0.1",
+        self._ray("start", f"--address={self.address}", f"--node-ip-address={LOOPBACK}",
                   f"--num-cpus={self.cpus}", "--num-gpus=0", "--disable-usage-stats")
         self.started += 1
 
-    def wait_nodes(self, n: int) -> None:
-        """Until n nodes are alive (a fresh worker node takes a moment to register)."""
+    def wait_nodes(self, n: int) -> list[str]:
+        """Until n nodes are alive (a fresh worker node takes a moment to register); returns
+        the addresses the nodes advertise."""
         import ray
 
         deadline = time.monotonic() + self.timeout
-        ray.init(address=self.address, _node_ip_address="127.0.0.1", log_to_driver=False,
+        ray.init(address=self.address, _node_ip_address=LOOPBACK, log_to_driver=False,
                  configure_logging=False)
         try:
-            while sum(node["Alive"] for node in ray.nodes()) < n:
+            while len(alive := [node for node in ray.nodes() if node["Alive"]]) < n:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{n} Ray nodes not up after {self.timeout:.0f} s")
                 time.sleep(0.2)
+            return [node["NodeManagerAddress"] for node in alive]
         finally:
             ray.shutdown()
 
