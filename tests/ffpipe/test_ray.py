@@ -40,12 +40,13 @@ def cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # B-frames and one keyframe for the whole clip: every segment but the first seeks.
+    # B-frames, a keyframe every 16 frames: later segments' decoders seek past frame 0.
     path = tmp_path_factory.mktemp("rayclip") / "in.mkv"
     dur = f"{FRAMES / 25:.2f}"
     ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=64x48:r=25:d={dur},noise=alls=20:allf=t",
-           "-f", "lavfi", "-i", f"sine=d={dur}", "-c:v", "libx264", "-bf", "3", "-g", "100",
-           "-preset", "ultrafast", "-c:a", "aac", "-metadata", "title=ray test", str(path))
+           "-f", "lavfi", "-i", f"sine=d={dur}", "-c:v", "libx264", "-bf", "3", "-g", "16",
+           "-keyint_min", "16", "-sc_threshold", "0", "-preset", "ultrafast", "-c:a", "aac",
+           "-metadata", "title=ray test", str(path))
     return path
 
 
@@ -115,6 +116,9 @@ def test_two_nodes_killed_worker_identical(cluster: LocalCluster, clip: Path,
     assert sorted(k for k, _, _ in done) == list(range(FRAMES // SEGMENT)), log
     assert len({node for _, node, _ in done}) == 2, log  # both nodes worked
     assert [p for k, _, p in done if k == seg] != [pid]  # redone by another worker
+    # Context from frame 16 on (segments 4, 5): their decoders start at keyframe 16.
+    seeked = {int(m[1]) for m in re.finditer(r"segment (\d+) .* decoded from 0\.6\d+ s", log)}
+    assert seeked == {4, 5}, log
     streams = json.loads(subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", str(out)],
         check=True, capture_output=True).stdout)

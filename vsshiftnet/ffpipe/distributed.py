@@ -280,9 +280,11 @@ def _schedule(ray: Any, jobs: list[Job], opts: RayOptions) -> list[_Video]:
             v.results.append(result)
             v.done[str(s.index)] = result.frames
             _save(v.work, v.manifest)
-            log.info("%s: segment %d (frames %d-%d) done on node %s pid %d in %.2f s, %d/%d",
-                     v.job.inp, s.index, s.start, s.end - 1, node[:12], result.pid,
-                     result.ended - result.began, len(v.done), len(v.segments))
+            log.info("%s: segment %d (frames %d-%d) done on node %s pid %d in %.2f s, "
+                     "decoded from %s, %d/%d", v.job.inp, s.index, s.start, s.end - 1,
+                     node[:12], result.pid, result.ended - result.began,
+                     "0" if result.seek is None else f"{result.seek:.3f} s", len(v.done),
+                     len(v.segments))
             if len(v.done) == len(v.segments) and v.error is None:
                 _finish(v)
     return videos

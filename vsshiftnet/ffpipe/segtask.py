@@ -41,6 +41,7 @@ class SegmentResult:
     began: float  # time.time() on the worker
     load_s: float  # model load (0 when the worker had it already)
     ended: float
+    seek: float | None = None  # where the decoder started (seconds); None: from frame 0
 
 
 # A Ray worker process runs many segments: load each model once per process.
@@ -52,14 +53,15 @@ def segment_file(work: Path, index: int) -> Path:
 
 
 def decoder_for(p: _Plan, seg: Segment, times: FrameTimes | None, length: int,
-                length_pad: int) -> tuple[int, int | None, list[str]]:
-    """(first, stop, command): decode the segment's context and frames, seeking near them."""
+                length_pad: int) -> tuple[int, int | None, list[str], float | None]:
+    """(first, stop, command, seek time): decode the segment's context and frames, seeking
+    near them."""
     first, stop = decode_span(seg.start, None if seg.end >= p.total else seg.end, length,
                               length_pad)
     if stop is not None and stop >= p.total:
         stop = None
     if times is None or len(times.pts) != p.total:
-        return first, stop, decoder_command(p, first, stop)  # no timestamps: from frame 0
+        return first, stop, decoder_command(p, first, stop), None  # no timestamps: frame 0
     end = p.total if stop is None else stop
     # bwdif reads the frame before: decode one more so the first kept frame matches.
     seek = plan_seek(times, first, end, margin=1 if p.deinterlace else 0)
@@ -67,7 +69,7 @@ def decoder_for(p: _Plan, seg: Segment, times: FrameTimes | None, length: int,
             else ["-vsync", "passthrough"])
     cmd = seek_decoder_command(p.ffmpeg, p.info.path, p.info.video.index, seek, end - first,
                                p.decode_pix_fmt, p.deinterlace, sync)
-    return first, stop, cmd
+    return first, stop, cmd, seek.seek
 
 
 def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, work: str,
@@ -90,7 +92,7 @@ def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, 
     procs: list[FFmpegProcess] = []
     ok = False
     try:
-        first, stop, cmd = decoder_for(p, seg, times, job.restore.length,
+        first, stop, cmd, seek = decoder_for(p, seg, times, job.restore.length,
                                        job.restore.length_pad)
         enc = FFmpegProcess(f"encoder ffmpeg (segment {seg.index})",
                             encoder_command(job, p, part, mux=False), stdin=subprocess.PIPE)
@@ -117,4 +119,4 @@ def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, 
                 proc.kill()
             part.unlink(missing_ok=True)
     return SegmentResult(seg.index, frames, socket.gethostname(), os.getpid(), began, load_s,
-                         time.time())
+                         time.time(), seek)
