@@ -49,8 +49,9 @@ def frame_times(path: Path, stream_index: int, ffprobe: str) -> FrameTimes | Non
     proc = subprocess.run(cmd, check=False, capture_output=True, stdin=subprocess.DEVNULL,
                           text=True)
     if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
         raise ProbeError(f"{path}: ffprobe cannot list the video packets: "
-                         f"{proc.stderr.strip().splitlines()[-1:] or 'no output'}")
+                         f"{lines[-1] if lines else 'no output'}")
     rows: list[tuple[float, bool]] = []
     for line in proc.stdout.splitlines():
         parts = line.strip().split(",")
