@@ -71,3 +71,26 @@ def test_seek_is_frame_exact(gop_clip: Path) -> None:
         cmd = seek_decoder_command(ff, gop_clip, info.video.index, seek, stop - first,
                                    "yuv420p", False, sync)
         assert _hashes(cmd) == whole[first:stop], (first, stop)
+
+
+def test_seek_with_deinterlace_is_frame_exact(tmp_path: Path) -> None:
+    """bwdif reads the previous frame: the seeking decoder starts one frame earlier, so the
+    first kept frame is deinterlaced from the same neighbours as in a whole decode."""
+    clip = tmp_path / "tff.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=10,noise=alls=20:allf=t,setfield=tff",
+           "-flags", "+ilme+ildct", "-c:v", "libx264", "-x264-params", "interlaced=1:tff=1",
+           "-field_order", "tt", "-bf", "3", "-g", "100", "-keyint_min", "100",
+           "-sc_threshold", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip))
+    p = plan(Job(inp=clip, out=tmp_path / "unused.mkv", restore=RestoreOptions(sigma=10),
+                 deinterlace=True))
+    assert p.deinterlace
+    times = frame_times(clip, p.info.video.index, p.ffprobe)
+    assert times is not None
+    whole = _hashes(decoder_command(p, 0, None))
+    assert len(whole) == 250 and len(set(whole)) == 250
+    for first, stop in [(101, 110), (150, 170), (230, 250)]:
+        seek = plan_seek(times, first, stop, margin=1)
+        assert seek.seek is not None  # from keyframe 100 (at 100 the margin needs 99: from 0)
+        cmd = seek_decoder_command(p.ffmpeg, clip, p.info.video.index, seek, stop - first,
+                                   "yuv420p", True, ["-fps_mode", "passthrough"])
+        assert _hashes(cmd) == whole[first:stop], (first, stop)
