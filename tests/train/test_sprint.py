@@ -117,13 +117,13 @@ def _gpu_like_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_sprint_rehearsal(media_like_fetch: Path, tmp_path: Path, reference: Path) -> None:
-    """The real plan, toy sizes, 90 seconds: every run leaves a resumable checkpoint within
+    """The real plan, toy sizes, 120 seconds: every run leaves a resumable checkpoint within
     the out folder's limits, and one of the 16-bit ones goes on training on the CPU."""
     write_pack(tmp_path / "pack", max_mib=8.0, reference=reference)
     out = tmp_path / "out"
     env = _gpu_like_env(tmp_path)
     cmd = [sys.executable, "-m", "vsshiftnet.train.sprint", "--pack", str(tmp_path / "pack"),
-           "--out", str(out), "--budget-s", "90", "--device", "cpu", "--smoke",
+           "--out", str(out), "--budget-s", "120", "--device", "cpu", "--smoke",
            "--facts-s", "8", "--fit-after", "3"]
     res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=240)

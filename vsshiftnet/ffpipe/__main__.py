@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .cli import build_parser, job_from_args
+from .distributed import ray_options, run_one
 from .pipeline import Interrupted, PipelineError, install_sigterm, run
 from .probe import ProbeError
 from .procs import one_line as _one_line
@@ -24,7 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     previous = install_sigterm()
     try:
         job = job_from_args(args)
-        run(job)
+        ray = ray_options(args)
+        if ray is not None and job.resume:
+            raise ValueError("--ray keeps its own resume manifest in the work folder: drop "
+                             "--resume (rerun the same command to continue)")
+        if ray is not None:
+            run_one(job, ray)
+        else:
+            run(job)
     except (KeyboardInterrupt, Interrupted):
         sys.stderr.write("ffpipe: error: interrupted; nothing written\n")
         return 130

@@ -18,8 +18,10 @@ import sys
 from pathlib import Path
 
 from .cli import add_colour_args, add_input_args
-from .core import add_restore_args, build_restorer, restore_options
+from .core import RestoreOptions, add_restore_args, build_restorer, restore_options
+from .distributed import RayOptions, add_ray_args, ray_options, run_ray
 from .pipeline import (
+    DEFAULT_SEGMENT,
     EncodeOptions,
     Job,
     PipelineError,
@@ -67,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-vfr", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_ray_args(p)
+    p.add_argument("--segment", type=int, default=DEFAULT_SEGMENT,
+                   help=f"frames per --ray segment (default {DEFAULT_SEGMENT})")
     return p
 
 
@@ -186,6 +191,47 @@ def _find_vspipe(override: str | None) -> str:
     return found
 
 
+def ext_of(ext: str) -> str:
+    return ext if ext.startswith(".") else "." + ext
+
+
+def _batch_ray(args: argparse.Namespace, opts: RestoreOptions, enc: EncodeOptions,
+               ray: RayOptions, ext: str) -> int:
+    """Every file's segments go to the cluster at once; each file is joined when its last
+    segment is in, so a long film and a short clip share the workers."""
+    files = _inputs(args.indir, args.recursive)
+    jobs = []
+    for src in files:
+        rel = src.relative_to(args.indir)
+        out = (args.outdir / rel).with_suffix(ext)
+        if out.exists():
+            log.info("%s: done already, skipped", rel)
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        jobs.append(Job(inp=src, out=out, restore=opts, encode=enc, progress=False,
+                        allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
+                        chroma_loc=args.chroma_loc, allow_short=args.allow_short,
+                        stream=args.stream, deinterlace=args.deinterlace,
+                        segment=args.segment))
+    try:
+        videos = run_ray(jobs, ray) if jobs else []
+    except KeyboardInterrupt:
+        sys.stderr.write("batch: error: interrupted; rerun to continue\n")
+        return 130
+    except (PipelineError, OSError, ValueError) as e:
+        sys.stderr.write(f"batch: error: {one_line(e)}\n")
+        return 1
+    failed = [v for v in videos if v.error]
+    for v in failed:
+        log.error("%s", v.error)
+    if failed:
+        sys.stderr.write(f"batch: error: {len(failed)} of {len(files)} failed: "
+                         f"{', '.join(str(v.job.inp.relative_to(args.indir)) for v in failed)}\n")
+        return 1
+    log.info("%d file(s) processed on Ray", len(files))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -196,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         if any(len(kv) != 2 for kv in extra):
             raise ValueError("-e takes KEY=VALUE")
         _check_args(args)
+        ray = ray_options(args)
+        if ray is not None and args.via != "ffpipe":
+            raise ValueError("--ray restores with ffpipe's engine: drop --via")
         args.outdir.mkdir(parents=True, exist_ok=True)
     except (ValueError, OSError) as e:
         sys.stderr.write(f"batch: error: {one_line(e)}\n")
@@ -203,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
                         pix_fmt=args.pix_fmt, extra=extra,  # type: ignore[arg-type]
                         copy_audio=args.copy_audio, copy_subtitles=args.copy_subtitles)
+    if ray is not None:
+        return _batch_ray(args, opts, enc, ray, ext_of(args.ext))
     restorer = None
     failed: list[str] = []
     files = _inputs(args.indir, args.recursive)

@@ -1,6 +1,7 @@
 """ffpipe overhead: end-to-end fps against the network alone, same clip, same run.
 
     python -m vsshiftnet.ffpipe.bench [--frames 12] [--size 960x540] [--model M | --random cpu]
+    python -m vsshiftnet.ffpipe.bench --ray [ADDRESS] [--frames 96 --size 256x144 --segment 24]
 
 Absolute fps hold for this machine only; the ratio is the figure to compare.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
+from . import raybench
 from .color import ColorSpec, YuvConverter
 from .core import RestoreOptions, build_restorer
 from .pipeline import EncodeOptions, Job, plane_format, run
@@ -72,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
     p.add_argument("--codec", default="libx264", help="encoder for the ffpipe run")
     p.add_argument("--preset", default="medium")
+    raybench.add_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.ray is not None:
+        if args.random:
+            p.error("--ray loads the model in each task: pass --model (a card or a file)")
+        return raybench.run(args, lambda folder: _clip(folder, args.size, args.frames,
+                                                       find_tool("ffmpeg")))
     opts = RestoreOptions(task="denoise", sigma=25.0, model=args.model, device=args.device,
                           length=args.length, length_pad=args.length_pad)
     if args.random:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .color import MATRICES, SITINGS
 from .core import add_restore_args, restore_options
+from .distributed import add_ray_args
 from .pipeline import DEFAULT_SEGMENT, EncodeOptions, Job
 
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-vfr", action="store_true",
                    help="accept variable-frame-rate input, retimed to its nominal rate")
     add_input_args(r)
+    add_ray_args(p.add_argument_group("scale-out (vsshiftnet[ray])"))
     r.add_argument("--ffmpeg", help="ffmpeg executable (default: from PATH)")
     r.add_argument("--ffprobe", help="ffprobe executable (default: from PATH)")
     r.add_argument("-v", "--verbose", action="store_true", help="debug logging")

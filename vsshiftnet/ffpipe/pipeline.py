@@ -387,10 +387,12 @@ def _frames(dec: FFmpegProcess) -> tuple[Y4MFormat, Iterator[list[np.ndarray]]]:
 
 def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | None,
                     sink: Callable[[int, list[np.ndarray], Y4MFormat], None],
-                    progress: Progress, procs: list[FFmpegProcess]) -> int:
+                    progress: Progress, procs: list[FFmpegProcess],
+                    decoder: list[str] | None = None) -> int:
     """Decode [first, stop), restore, hand frames with index in [p.start, p.end) to sink.
-    Returns the number of frames handed over."""
-    dec = FFmpegProcess("decoder ffmpeg", decoder_command(p, first, stop),
+    Returns the number of frames handed over. decoder: a command that yields exactly
+    frames first..stop-1 (the Ray segments' seeking decoder); default: decode from 0."""
+    dec = FFmpegProcess("decoder ffmpeg", decoder or decoder_command(p, first, stop),
                         stdout=subprocess.PIPE)
     procs.append(dec)
     fmt, frames = _frames(dec)
