@@ -76,11 +76,8 @@ def decode_image(data: bytes | np.ndarray) -> np.ndarray:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # --- which frames go in ------------------------------------------------------------------

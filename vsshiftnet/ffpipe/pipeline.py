@@ -385,6 +385,18 @@ def _frames(dec: FFmpegProcess) -> tuple[Y4MFormat, Iterator[list[np.ndarray]]]:
     return reader.format, iter(reader)
 
 
+def y4m_sink(enc: FFmpegProcess) -> Callable[[int, list[np.ndarray], Y4MFormat], None]:
+    """A frame sink that writes restored frames as y4m into an encoder's stdin (the header
+    goes out with the first frame, when its format is known)."""
+    state: dict[str, Y4MWriter] = {}
+
+    def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
+        if "w" not in state:
+            state["w"] = Y4MWriter(enc.stdin, fmt)
+        _write(enc, state["w"], planes)
+    return sink
+
+
 def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | None,
                     sink: Callable[[int, list[np.ndarray], Y4MFormat], None],
                     progress: Progress, procs: list[FFmpegProcess],
@@ -457,14 +469,7 @@ def _run_single(job: Job, p: _Plan, restorer: Any, procs: list[FFmpegProcess],
                               job.restore.length, job.restore.length_pad)
     enc = FFmpegProcess("encoder ffmpeg", encoder_command(job, p, tmp), stdin=subprocess.PIPE)
     procs.append(enc)
-    state: dict[str, Y4MWriter] = {}
-
-    def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
-        if "w" not in state:
-            state["w"] = Y4MWriter(enc.stdin, fmt)
-        _write(enc, state["w"], planes)
-
-    _restore_stream(job, p, restorer, first, stop, sink, progress, procs)
+    _restore_stream(job, p, restorer, first, stop, y4m_sink(enc), progress, procs)
     _close_encoder(enc)
     os.replace(tmp, job.out)
 

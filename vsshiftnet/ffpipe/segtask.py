@@ -11,21 +11,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .core import RestoreOptions, build_restorer, decode_span
 from .pipeline import (
     Job,
     _close_encoder,
     _Plan,
     _restore_stream,
-    _write,
     decoder_command,
     encoder_command,
+    y4m_sink,
 )
 from .procs import FFmpegProcess, PipelineError, Progress, ffmpeg_version, one_line
 from .segments import FrameTimes, Segment, plan_seek, seek_decoder_command
-from .y4m import Y4MFormat, Y4MWriter
 
 
 class SegmentError(RuntimeError):
@@ -97,12 +94,7 @@ def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, 
         enc = FFmpegProcess(f"encoder ffmpeg (segment {seg.index})",
                             encoder_command(job, p, part, mux=False), stdin=subprocess.PIPE)
         procs.append(enc)
-        state: dict[str, Y4MWriter] = {}
-
-        def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
-            if "w" not in state:
-                state["w"] = Y4MWriter(enc.stdin, fmt)
-            _write(enc, state["w"], planes)
+        sink = y4m_sink(enc)
 
         sub = dataclasses.replace(p, start=seg.start, end=seg.end)
         frames = _restore_stream(job, sub, restorer, first, stop, sink,
