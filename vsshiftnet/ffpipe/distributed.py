@@ -276,7 +276,7 @@ def _schedule(ray: Any, jobs: list[Job], opts: RayOptions) -> list[_Video]:
         p_ref, t_ref = ray.put(v.plan), ray.put(v.times)
         for s in todo:
             ref = task.options(max_retries=opts.retries, **resources).remote(
-                job, p_ref, s, t_ref, str(v.work), threads)
+                v.job, p_ref, s, t_ref, str(v.work), threads)  # v.job: layout fixed
             pending[ref] = (v, s)
         if not todo:
             _finish(v)
