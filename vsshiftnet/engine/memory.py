@@ -302,3 +302,44 @@ def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad
         assert error is not None
         raise error
     return best[1], best[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vsshiftnet.engine.memory`: a model's bytes per pixel-frame and the plans
+    the engine makes for common frame sizes (the figures the README quotes)."""
+    import argparse
+    import sys
+
+    from ..registry import load_model
+    from .tiles import DEFAULT_TILE_PAD
+    from .windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
+
+    ap = argparse.ArgumentParser(prog="python -m vsshiftnet.engine.memory",
+                                 description=main.__doc__)
+    ap.add_argument("--model", default="denoise-cpu")
+    ap.add_argument("--max-memory", default="2G")
+    ap.add_argument("--sizes", default="960x540,1920x1080,3840x2160")
+    args = ap.parse_args(argv)
+    model = ActivationModel(load_model(args.model), torch.float32)
+    frames = DEFAULT_LENGTH + 2 * DEFAULT_LENGTH_PAD
+    out = sys.stdout
+    out.write(f"{args.model}: {model.bytes_per_pixel_frame(frames, DEFAULT_LENGTH):.0f} bytes "
+              f"per pixel-frame (float32, window of {frames} frames)\n")
+    out.write("| size | untiled window needs | plan within max_memory " + args.max_memory
+              + " |\n|---|---|---|\n")
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        whole = held_bytes(h, w, frames, DEFAULT_LENGTH, 0) + model.peak(frames, DEFAULT_LENGTH,
+                                                                         h, w)
+        try:
+            p = plan(model, h, w, frames, DEFAULT_LENGTH, budget=parse_bytes(args.max_memory),
+                     tile=(0, 0), pad=DEFAULT_TILE_PAD)
+            got = f"{p.tiles} tile(s) of {p.tile}, about {fmt_gb(p.total)}"
+        except MemoryBudgetError as e:
+            got = f"does not fit: {e}"
+        out.write(f"| {size} | {fmt_gb(whole)} | {got} |\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
