@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,8 @@ class Trainer:
         self.step = 0
         self.best = -math.inf
         self.history: list[tuple[int, float]] = []  # (step, mean val PSNR)
-        self.on_save: Any = None  # callable(state, reason) run after every checkpoint
+        # run after every checkpoint with (state, file name), e.g. the sprint's compact copy
+        self.on_save: Callable[[dict[str, Any], str], None] | None = None
         self.sources = load_sources(cfg.data)
         if resume is None:  # pin the sources in the config stored with every checkpoint
             raw_data = cfg.raw.setdefault("data", {})

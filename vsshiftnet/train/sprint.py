@@ -159,7 +159,7 @@ def compact_state(state: dict[str, Any], limit: int) -> dict[str, Any]:
 def write_checkpoint(state: dict[str, Any], path: Path, limit: int) -> None:
     import torch
 
-    st = compact_state({k: v for k, v in state.items()}, limit)
+    st = compact_state(state, limit)  # copies before changing anything
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(st, tmp)
     os.replace(tmp, path)
