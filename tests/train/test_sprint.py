@@ -153,7 +153,9 @@ def test_sprint_rehearsal(media_like_fetch: Path, tmp_path: Path, reference: Pat
     step = ck["step"]
     res = subprocess.run([sys.executable, "-m", "vsshiftnet.train", "--resume",
                           str(out / f"{big}.pt"), "--out", str(tmp_path / "again"),
-                          "--stop-at", str(step + 1), "--device", "cpu", "--amp", "none",
+                          # --steps: the run may have finished its fitted plan already
+                          "--steps", str(step + 1), "--stop-at", str(step + 1),
+                          "--device", "cpu", "--amp", "none",
                           "--workers", "0", "--pack", str(tmp_path / "pack")],
                          env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=240)
