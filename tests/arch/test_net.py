@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vsshiftnet import ModelError, load_model
-from vsshiftnet.arch import OFFICIAL, ShiftNetConfig, cpu_config
+from vsshiftnet.arch import OFFICIAL, ShiftNet, ShiftNetConfig, cpu_config
 from vsshiftnet.arch.complexity import temporal_reach
 
 from ..conftest import tiny_net
@@ -164,3 +164,41 @@ def test_pixel_unshuffle_stem(tmp_path: Path) -> None:
         torch.testing.assert_close(loaded(x.detach(), nm), y.detach())
     with pytest.raises(ValueError, match="stem=3"):
         cfg.with_(stem=3)
+
+
+@pytest.mark.parametrize("task", ["denoise", "deblur"])
+def test_halves_and_frame_chunks_give_the_forward(task: str) -> None:
+    # features + restore is forward in two halves (what the engine's reuse of the first
+    # stage across windows runs); frame chunks only bound the temporaries
+    torch.manual_seed(3)
+    net = ShiftNet(cpu_config(task, c0=8, c=16, growth=2, unets=1, blocks=1, pairs=2)).eval()  # type: ignore[arg-type]
+    x = torch.rand(1, 7, 3, 40, 56)
+    nm = torch.full((1, 7, 1, 40, 56), 0.1) if task == "denoise" else None
+    keep = slice(2, 5)
+    with torch.inference_mode():
+        want = net(x, nm, keep=keep)
+        feats = torch.cat([net.features(x[:, i:i + 1], None if nm is None else nm[:, i:i + 1])
+                           for i in range(7)])
+        halves = net.restore(x[:, keep], feats[None], keep)
+        assert (halves - want).abs().max() < 1e-6  # convolutions of 1 frame vs 7: rounding
+        for chunk in (1, 2, 3):
+            net.set_frame_chunk(chunk)
+            assert (net(x, nm, keep=keep) - want).abs().max() < 1e-6
+        net.set_frame_chunk(0)
+    net.set_frame_chunk(2)  # training (autograd) runs the whole batch as before
+    y = net(x, nm, keep=keep)
+    assert y.requires_grad and (y.detach() - want).abs().max() < 1e-6
+
+
+def test_frame_chunks_cut_the_window_peak() -> None:
+    # python -m vsshiftnet.engine.memory --stages: the measured peak falls by a third or more,
+    # and the module where it sits is inside the GSTS stage
+    from vsshiftnet.arch.fold import fold_repconv
+    from vsshiftnet.engine.memory import stage_peaks
+
+    net = fold_repconv(ShiftNet(cpu_config("denoise")))
+    whole, stages = stage_peaks(net, 12, 8, 128, 128)
+    chunked, _ = stage_peaks(net, 12, 8, 128, 128, frame_chunk=2)
+    assert chunked < 0.65 * whole, (chunked, whole)
+    top = max(stages.items(), key=lambda kv: (kv[1][0], kv[0].count(".")))
+    assert top[0].startswith("stage1."), top

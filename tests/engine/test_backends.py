@@ -71,9 +71,14 @@ def test_tiles_of_different_shapes_match_torch(backend: str) -> None:
     r = Restorer(net, backend=backend, **kw)
     got = r.run(x, 30.0)
     assert np.abs(got - want).max() < F32_TOL
-    # edge tiles have other sizes (31 or 40 x 41 or 50): one model per padded shape
-    m = net.multiple
-    shapes = {(-(-(t.y1 - t.y0) // m) * m, -(-(t.x1 - t.x0) // m) * m)
+    # edge tiles have other sizes (31 or 40 x 41 or 50, plus the border margin at the
+    # frame's edges): one model per padded shape
+    m, e = net.multiple, r.margin
+
+    def side(a: int, b: int, size: int) -> int:
+        return -(-(b - a + e * (a == 0) + e * (b == size)) // m) * m
+
+    shapes = {(side(t.y0, t.y1, 70), side(t.x0, t.x1, 100))
               for t in tiling.plan(70, 100, (48, 32), 8)}
     compiled = {(s.h, s.w) for s in r.runner._models}  # type: ignore[attr-defined]
     assert len(shapes) >= 2 and compiled == shapes

@@ -70,5 +70,5 @@ def test_max_memory_tiles_the_plugin_close_to_whole_frame(
     whole = frames_array(core.shiftnet.Denoise(src, sigma=10, model=model, length=3,
                                                length_pad=0, max_memory="8G"))
     tiled = frames_array(core.shiftnet.Denoise(src, sigma=10, model=model, length=3,
-                                               length_pad=0, max_memory="40M"))
+                                               length_pad=0, max_memory="30M"))
     assert 0 < np.abs(whole - tiled).max() < 3e-3

@@ -7,7 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .blocks import CAB, conv
+from .chunk import by_frames
 from .config import ShiftNetConfig
+from .shift import GSTSGroup
 from .stage2 import FusionStage
 from .unet import SlimUNet
 
@@ -56,49 +58,90 @@ class ShiftNet(nn.Module):
             x = getattr(self, f"{prefix}{k}")(x)
         return x
 
-    def forward(self, x: Tensor, noise_map: Tensor | None = None,
-                keep: slice | None = None) -> Tensor:
+    def set_frame_chunk(self, frames: int) -> None:
+        """Inference only (no autograd, not while tracing or exporting): run the per-frame
+        work `frames` frames at a time, so its temporaries exist for a few frames rather
+        than the whole window. Same result; 0 turns it off (the default)."""
+        self.frame_chunk = max(0, int(frames))
+        for m in self.modules():
+            if isinstance(m, GSTSGroup | FusionStage):
+                m.frame_chunk = self.frame_chunk
+
+    def _chunk(self) -> int:
+        n = getattr(self, "frame_chunk", 0)
+        if n and not torch.is_grad_enabled() and not torch.jit.is_tracing():
+            return n
+        return 0
+
+    def _inputs(self, x: Tensor, noise_map: Tensor | None) -> Tensor:
+        """(B, T, 3, H, W) [+ noise] -> (B*T, C, H', W'): padded to `multiple`, stem applied."""
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"ShiftNet: x must be (B, T, 3, H, W), got {tuple(x.shape)}")
-        denoise = self.config.task == "denoise"
-        if denoise and noise_map is None:
-            raise ValueError("ShiftNet: a denoising network needs noise_map (B, T, 1, H, W)")
         b, t, _, h, w = x.shape
+        if self.config.task == "denoise":
+            if noise_map is None:
+                raise ValueError("ShiftNet: a denoising network needs noise_map (B, T, 1, H, W)")
+            x = torch.cat([x, noise_map.to(x.dtype).expand(b, t, 1, h, w)], dim=2)
+        frames = x.reshape(b * t, -1, h, w)
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
-        if denoise:
-            assert noise_map is not None
-            x_in = torch.cat([x, noise_map.to(x.dtype).expand(b, t, 1, h, w)], dim=2)
-        else:
-            x_in = x
-        frames = x_in.reshape(b * t, -1, h, w)
         if ph or pw:  # replicate-pad to the multiple the scales need, crop back at the end
             frames = F.pad(frames, (0, pw, 0, ph), mode="replicate")
         if self.config.stem > 1:
             frames = F.pixel_unshuffle(frames, self.config.stem)
-        out = self._forward_frames(frames, b, t, keep)
+        return frames
+
+    def forward(self, x: Tensor, noise_map: Tensor | None = None,
+                keep: slice | None = None) -> Tensor:
+        b, t = x.shape[:2]
+        feats = self.features(x, noise_map)
+        return self.restore(x if keep is None else x[:, keep],
+                            feats.view(b, t, *feats.shape[1:]), keep)
+
+    def features(self, x: Tensor, noise_map: Tensor | None = None) -> Tensor:
+        """The per-frame first stage: (B, T, 3, H, W) [+ noise] -> (B*T, 2*c0, H', W'), the
+        stem's features x0 and the first U-Net's result, side by side. A frame's features
+        depend on that frame alone, so a sequential pass can reuse them across windows."""
+        frames = self._inputs(x, noise_map)
+        return by_frames(self._features, self._chunk(), frames)
+
+    def _features(self, frames: Tensor) -> Tensor:
+        x0 = self.feat_extract(frames)
+        f = self._unets("orb", x0)
+        return torch.cat([x0, f if self.config.task == "denoise" else f + x0], dim=1)
+
+    def restore(self, base: Tensor, feats: Tensor, keep: slice | None = None) -> Tensor:
+        """The rest of the network: feats (B, T, 2*c0, H', W') from `features` for the whole
+        window -> the restored frames `keep` selects (default all), given those frames of
+        the input as base (B, T', 3, H, W)."""
+        b, t = feats.shape[:2]
+        h, w = base.shape[-2:]
+        out = self._restore(feats.reshape(-1, *feats.shape[2:]), b, t, keep)
         if self.config.stem > 1:
             out = F.pixel_shuffle(out, self.config.stem)
         out = out[..., :h, :w]
-        base = x if keep is None else x[:, keep]
         return out.reshape(base.shape) + base
 
-    def _forward_frames(self, frames: Tensor, b: int, t: int, keep: slice | None) -> Tensor:
-        denoise = self.config.task == "denoise"
-        x0 = self.feat_extract(frames)
-        f = self._unets("orb", x0)
-        res0 = f if denoise else f + x0
-        s = self.conv_trans(res0)
-        d = self.stage1(s, t)
-        second = s if denoise else res0
+    def _restore(self, feats: Tensor, b: int, t: int, keep: slice | None) -> Tensor:
+        c0 = self.config.c0
+        # s = conv_trans(first U-Net) is not held through stage 2 (it is the window's
+        # peak): stage 3 recomputes it for the kept frames, a 1x-frame 3x3 conv
+        a = self.stage1.concat(self.conv_trans(feats[:, c0:]))
+        d = self.stage1.fuse(a, t)
+        del a
         if keep is not None:  # stage 3 is per frame: run it on the kept frames only
-            def pick(z: Tensor) -> Tensor:
-                return z.view(b, t, *z.shape[1:])[:, keep].reshape(-1, *z.shape[1:])
-            x0, second, d = pick(x0), pick(second), pick(d)
-        z = self.rconcat(torch.cat([x0, second, d], dim=1))
-        if denoise:
+            feats = feats.view(b, t, *feats.shape[1:])[:, keep].reshape(-1, *feats.shape[1:])
+            d = d.view(b, t, *d.shape[1:])[:, keep].reshape(-1, *d.shape[1:])
+        return by_frames(self._stage3, self._chunk(), feats, d)
+
+    def _stage3(self, feats: Tensor, d: Tensor) -> Tensor:
+        c0 = self.config.c0
+        f = feats[:, c0:]
+        second = self.conv_trans(f) if self.config.task == "denoise" else f
+        z = self.rconcat(torch.cat([feats[:, :c0], second, d], dim=1))
+        if self.config.task == "denoise":
             z = self.lrelu(z)
         q = self._unets("rorb", z)
-        if not denoise:
+        if self.config.task != "denoise":
             q = q + z
         return self.conv_last(q)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .blocks import CAB, CALayer, LayerNorm2d, RepConv, RepConv2, SigmoidGate, SimpleGate, conv
+from .chunk import by_frames
 
 # (dy, dx) of the 16 outer and 8 inner channel groups: the 24 non-centre points of
 # {-8, -4, 0, 4, 8}^2, in the original's channel order. dy > 0 moves content down.
@@ -121,9 +122,15 @@ class GSTSGroup(nn.Module):
                 FusionA(c, groups, reduction, denoise), FusionB(c, groups, reduction, denoise)
             ))
 
+    #: frames per chunk for the fusion blocks at inference (ShiftNet.set_frame_chunk)
+    frame_chunk = 0
+
     def forward(self, x: Tensor, frames: int) -> Tensor:
+        n = self.frame_chunk if not (torch.is_grad_enabled() or torch.jit.is_tracing()) else 0
         for p, pair in enumerate(self.children()):
-            x = pair(gsts_shift(x, frames, forward=p % 2 == 0, circular=self.circular))
+            # only the shift mixes frames; the fusion blocks are per frame
+            x = by_frames(pair, n, gsts_shift(x, frames, forward=p % 2 == 0,
+                                             circular=self.circular))
         return x
 
 

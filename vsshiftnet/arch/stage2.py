@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import CAB, DownSample, PixelShufflePack, SkipUpSample, conv
+from .chunk import by_frames
 from .config import ShiftNetConfig
 from .shift import GSTSGroup, ShiftCAB
 
@@ -15,6 +16,9 @@ def _block_name(kind: str, level: int, k: int) -> str:
 
 
 class FusionStage(nn.Module):
+    #: frames per chunk for the per-frame tail at inference (ShiftNet.set_frame_chunk)
+    frame_chunk = 0
+
     def __init__(self, cfg: ShiftNetConfig) -> None:
         super().__init__()
         denoise = cfg.task == "denoise"
@@ -70,20 +74,30 @@ class FusionStage(nn.Module):
         return x
 
     def forward(self, s: Tensor, frames: int) -> Tensor:
-        a = self.concat(s)
+        return self.fuse(self.concat(s), frames)
+
+    def fuse(self, a: Tensor, frames: int) -> Tensor:
+        """forward after `concat`: a = concat(s) (ShiftNet calls the two apart so that s
+        need not be held). Each encoder output is dropped as soon as its skip is used."""
         sc = a
         if self.cfg.shift_cabs:
             a = self.encoder_level0.forward_shift(a, frames, reverse=False)
             a = self.encoder_level0_1.forward_shift(a, frames, reverse=True)
         enc = [self._blocks("encoder", 1, self.down01(a), frames)]
+        del a
         for level in range(2, self.cfg.levels + 1):
             down = getattr(self, f"down{level - 1}{level}")
             enc.append(self._blocks("encoder", level, down(enc[-1]), frames))
-        d = self._blocks("decoder", self.cfg.levels, enc[-1], frames)
+        d = self._blocks("decoder", self.cfg.levels, enc.pop(), frames)
         for level in range(self.cfg.levels - 1, 0, -1):
             up = getattr(self, f"up{level + 1}{level}")
-            skip = getattr(self, f"skip_attn{level}")(enc[level - 1])
-            d = self._blocks("decoder", level, up(d, skip), frames)
+            d = up(d, getattr(self, f"skip_attn{level}")(enc.pop()))
+            d = self._blocks("decoder", level, d, frames)
+        n = self.frame_chunk if not (torch.is_grad_enabled() or torch.jit.is_tracing()) else 0
+        return by_frames(self._tail, n, d, sc)
+
+    def _tail(self, d: Tensor, sc: Tensor) -> Tensor:
+        """Back to full resolution (per frame)."""
         if self.cfg.tail == "cat":
             t = self.conv_hr0(torch.cat([self.upsample0(d), self.skip_conv(sc)], dim=1))
         else:

@@ -25,6 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from . import tiles as tiling
+from .work import Shares
 
 GB = 1000**3
 #: Default budget on the CPU: at most this, and at most half of the RAM now available. The
@@ -136,6 +137,65 @@ def traced_peak(net: nn.Module, frames: int, keep: int, h: int, w: int,
     return tracker.peak
 
 
+class _StagePeaks(_LiveBytes):
+    """_LiveBytes that also keeps, for every module, the peak while it runs and the bytes
+    live when it starts (module hooks keep the stack of running modules)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.peaks: dict[str, list[int]] = {}  # name -> [peak inside, live at entry]
+        self._hooks = []
+        for name, m in net.named_modules():
+            self._hooks.append(m.register_forward_pre_hook(self._enter(name or "(network)")))
+            self._hooks.append(m.register_forward_hook(self._leave))
+
+    def _enter(self, name: str) -> Callable[..., None]:
+        def hook(_m: nn.Module, _args: Any) -> None:
+            self.stack.append(name)
+            self.peaks.setdefault(name, [self.live, self.live])
+        return hook
+
+    def _leave(self, _m: nn.Module, _args: Any, _out: Any) -> None:
+        self.stack.pop()
+
+    def close(self) -> None:
+        for h in self._hooks:
+            h.remove()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        out = super().__torch_dispatch__(func, types, args, kwargs)
+        for name in self.stack:
+            rec = self.peaks[name]
+            rec[0] = max(rec[0], self.live)
+        return out
+
+
+def stage_peaks(net: nn.Module, frames: int, keep: int, h: int, w: int,
+                dtype: torch.dtype = torch.float32,
+                frame_chunk: int = 0) -> tuple[int, dict[str, tuple[int, int]]]:
+    """The window's tensor peak and, per module (dotted state-dict path), the peak while it
+    runs and the bytes live when it starts: where a window's memory goes, measured on the
+    meta device."""
+    from ..arch import ShiftNet
+
+    meta = copy.deepcopy(net).to("meta", dtype, memory_format=torch.channels_last)
+    if isinstance(meta, ShiftNet):
+        meta.set_frame_chunk(frame_chunk)
+    tracker = _StagePeaks(meta)
+    try:
+        with torch.inference_mode(), tracker:
+            x = torch.empty(1, frames, 3, h, w, device="meta", dtype=dtype)
+            nm = (torch.empty(1, frames, 1, h, w, device="meta", dtype=dtype)
+                  if getattr(net, "task", "") == "denoise" else None)
+            first = (frames - keep) // 2
+            ShiftNet.forward(meta, x, nm, keep=slice(first, first + keep))  # type: ignore
+    finally:
+        tracker.close()
+    return tracker.peak, {k: (v[0], v[1]) for k, v in tracker.peaks.items()}
+
+
 @dataclass(frozen=True)
 class Fit:
     per_pixel: float  # bytes per (padded) pixel of the window
@@ -151,23 +211,27 @@ class ActivationModel:
 
     PROBE = (64, 128)  # probe sides, rounded up to the network's `multiple`
 
-    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+    def __init__(self, net: nn.Module, dtype: torch.dtype, frame_chunk: int = 0) -> None:
         self._net = net
         self._meta: nn.Module | None = None
         self._multiple = int(getattr(net, "multiple", 16))
         self._dtype = dtype
+        self._chunk = frame_chunk
 
     def _padded(self, side: int) -> int:
         return -(-side // self._multiple) * self._multiple
 
     def fit(self, frames: int, keep: int) -> Fit:
-        key = (getattr(self._net, "config", id(self._net)), self._dtype, frames, keep)
+        key = (getattr(self._net, "config", id(self._net)), self._dtype, self._chunk, frames,
+               keep)
         with _FITS_LOCK:
             if key not in _FITS:
                 if self._meta is None:
                     # the weights in the window's precision, as the runtime holds them
                     self._meta = copy.deepcopy(self._net).to(
                         "meta", self._dtype, memory_format=torch.channels_last)
+                    if hasattr(self._meta, "set_frame_chunk"):
+                        self._meta.set_frame_chunk(self._chunk)
                 a, b = (self._padded(s) for s in self.PROBE)
                 pa = traced_peak(self._meta, frames, keep, a, a, self._dtype)
                 pb = traced_peak(self._meta, frames, keep, b, b, self._dtype)
@@ -210,11 +274,17 @@ def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int) -> flo
     return 4.0 * h * w * (3 * (frames + keep + extra_frames) + 1)
 
 
-def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int) -> tuple[int, int, int]:
-    """(count, largest extended height, largest extended width) of a layout."""
+def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int,
+                 margin: int = 0) -> tuple[int, int, int]:
+    """(count, largest extended height, largest extended width) of a layout, with the
+    border margin the engine adds at the frame's edges."""
     ys = tiling.split(h, tile[1], pad)
     xs = tiling.split(w, tile[0], pad)
-    return (len(ys) * len(xs), max(b - a for a, b in ys), max(b - a for a, b in xs))
+
+    def most(spans: list[tuple[int, int]], size: int) -> int:
+        return max(b - a + margin * ((a == 0) + (b == size)) for a, b in spans)
+
+    return (len(ys) * len(xs), most(ys, h), most(xs, w))
 
 
 def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,
@@ -226,10 +296,14 @@ def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,
 
 def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budget: int,
          tile: tuple[int, int], pad: int, extra_frames: int = 0,
-         host_only_held: bool = False) -> MemoryPlan:
+         host_only_held: bool = False, feature_bytes: float = 0.0,
+         margin: int = 0) -> MemoryPlan:
     """The layout for a window of `frames` frames of w x h returning `keep`: `tile` when it is
     given (checked), else the whole frame or the fewest tiles that fit the budget.
-    host_only_held: the frames live in host RAM and the budget is device memory (CUDA)."""
+    host_only_held: the frames live in host RAM and the budget is device memory (CUDA).
+    feature_bytes: bytes per computed pixel (tile overlap included) of the first-stage
+    features kept across windows (engine.features). margin: border pixels added around
+    the frame (Restorer.margin)."""
     if max(h, w) > MAX_SIDE:
         raise MemoryBudgetError(f"frames of {w}x{h} are larger than {MAX_SIDE}x{MAX_SIDE}, "
                                 "the largest size planned for; scale the video down first")
@@ -241,15 +315,16 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
                                 f"{fmt_gb(available_ram())} is available; use a smaller "
                                 "length / length_pad")
     if tile != (0, 0):
-        n, th, tw = _tile_pixels(h, w, tile, pad)
-        net = _net_bytes(model, frames, keep, th, tw, n > 1)
+        n, th, tw = _tile_pixels(h, w, tile, pad, margin)
+        net = _net_bytes(model, frames, keep, th, tw, n > 1) + feature_bytes * n * th * tw
         if net > room:
             raise MemoryBudgetError(
                 f"tile={tile[0]}x{tile[1]} (+{pad} px overlap) needs about "
                 f"{fmt_gb(held + net)} for {hint}, over max_memory={fmt_gb(budget)}; use "
                 f"smaller tiles, tile=0 (automatic), or a larger max_memory")
         return MemoryPlan(tile, n, net, held, budget, n * th * tw, h * w)
-    smallest = _net_bytes(model, frames, keep, MIN_TILE + 2 * pad, MIN_TILE + 2 * pad, True)
+    side = MIN_TILE + 2 * pad + 2 * margin
+    smallest = _net_bytes(model, frames, keep, side, side, True)
     best: tuple[float, MemoryPlan] | None = None
     if smallest > room:  # not even the smallest tile: no search
         ny_max = 0
@@ -260,8 +335,8 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
     for ny in range(1, ny_max + 1):
         for nx in range(1, max(1, w // MIN_TILE) + 1):
             t = (0 if nx == 1 else -(-w // nx), 0 if ny == 1 else -(-h // ny))
-            n, th, tw = _tile_pixels(h, w, t, pad)
-            net = _net_bytes(model, frames, keep, th, tw, n > 1)
+            n, th, tw = _tile_pixels(h, w, t, pad, margin)
+            net = _net_bytes(model, frames, keep, th, tw, n > 1) + feature_bytes * n * th * tw
             if net <= room:
                 cost = float(n * th * tw)
                 if best is None or cost < best[0]:
@@ -277,10 +352,11 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
 
 
 def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad: int,
-                  auto: bool) -> tuple[int, MemoryPlan]:
+                  auto: bool, reuse: Shares | None = None) -> tuple[int, MemoryPlan]:
     """Output frames per window: `length` itself, or (auto) the shorter window among length,
     length/2, ... that costs the least network work per output frame (context frames and
-    tile overlap included) within the budget. plan_for(L) plans a window of L outputs."""
+    tile overlap included) within the budget. plan_for(L) plans a window of L outputs;
+    reuse: the model's work shares when the first stage is reused across windows."""
     best: tuple[float, int, MemoryPlan] | None = None
     error: MemoryBudgetError | None = None
     cand = length
@@ -290,7 +366,11 @@ def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad
         except MemoryBudgetError as e:
             error = error or e
         else:
-            cost = (cand + 2 * length_pad) / cand * p.overhead
+            frames = cand + 2 * length_pad
+            if reuse is None:
+                cost = frames / cand * p.overhead
+            else:
+                cost = reuse.runs(cand, frames, cand) / cand * p.overhead
             if best is None or cost < best[0]:
                 best = (cost, cand, p)
             if p.tiles == 1:  # the whole frame: shorter windows only cost more
@@ -319,10 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="denoise-cpu")
     ap.add_argument("--max-memory", default="2G")
     ap.add_argument("--sizes", default="960x540,1920x1080,3840x2160")
+    ap.add_argument("--stages", type=int, default=0, metavar="N",
+                    help="instead: the N modules with the highest peak, per frame chunk")
     args = ap.parse_args(argv)
-    model = ActivationModel(load_model(args.model), torch.float32)
     frames = DEFAULT_LENGTH + 2 * DEFAULT_LENGTH_PAD
     out = sys.stdout
+    if args.stages:
+        return _print_stages(load_model(args.model), args.model, frames, DEFAULT_LENGTH,
+                             args.stages, out)
+    model = ActivationModel(load_model(args.model), torch.float32)
     out.write(f"{args.model}: {model.bytes_per_pixel_frame(frames, DEFAULT_LENGTH):.0f} bytes "
               f"per pixel-frame (float32, window of {frames} frames)\n")
     out.write("| size | untiled window needs | plan within max_memory " + args.max_memory
@@ -338,6 +423,29 @@ def main(argv: list[str] | None = None) -> int:
         except MemoryBudgetError as e:
             got = f"does not fit: {e}"
         out.write(f"| {size} | {fmt_gb(whole)} | {got} |\n")
+    return 0
+
+
+def _print_stages(net: nn.Module, name: str, frames: int, keep: int, top: int,
+                  out: Any) -> int:
+    from ..arch.fold import fold_repconv
+    from .backends.torch_runner import FRAME_CHUNK
+
+    net = fold_repconv(net)  # as the engine runs it
+    side = 256
+    pf = frames * side * side  # bytes per pixel-frame = bytes / pf
+    out.write(f"{name}: tensor peak of one window ({frames} frames, {keep} output, float32, "
+              f"folded) in bytes per pixel-frame; 'at start' = live when the module "
+              "starts\n")
+    for chunk, label in ((0, "whole window at once (compiled backends' graph)"),
+                         (FRAME_CHUNK, f"per-frame work {FRAME_CHUNK} frames at a time "
+                                       "(the torch backend)")):
+        peak, stages = stage_peaks(net, frames, keep, side, side, frame_chunk=chunk)
+        out.write(f"\n{label}: peak {peak / pf:.0f} B/pixel-frame\n"
+                  "| module | peak | at start |\n|---|---|---|\n")
+        ranked = sorted(stages.items(), key=lambda kv: (-kv[1][0], kv[0].count("."), kv[0]))
+        for mod, (p, e) in ranked[:top]:
+            out.write(f"| {mod} | {p / pf:.0f} | {e / pf:.0f} |\n")
     return 0
 
 

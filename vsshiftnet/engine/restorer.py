@@ -13,10 +13,12 @@ import torch
 
 from ..arch import ShiftNet
 from ..arch.fold import fold_repconv
-from . import memory
+from . import memory, work
 from . import tiles as tiling
 from .backends import BackendError, BackendSpec, make_runner, resolve_backend
 from .backends.export import exportable
+from .backends.torch_runner import FRAME_CHUNK
+from .features import FeatureCache
 from .windows import Window
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,27 @@ class RunStats:
         self.forward_seconds = 0.0  # time inside the network
         self.input_frames = 0  # frames fed to the network (context included)
         self.output_frames = 0  # frames it returned
+        self.runs = 0.0  # the work, in single-frame network runs (engine.work)
 
-    def add(self, seconds: float, inputs: int, outputs: int) -> None:
+    def add(self, seconds: float, inputs: int, outputs: int, runs: float) -> None:
         with self._lock:
             self.forward_seconds += seconds
             self.input_frames += inputs
             self.output_frames += outputs
+            self.runs += runs
+
+    @property
+    def runs_per_frame(self) -> float:
+        """Network runs per output frame (the first stage reused across windows counts
+        once; context frames count)."""
+        return self.runs / max(1, self.output_frames)
 
 
 STATS = RunStats()
 
+
+#: default Restorer.margin
+BORDER_MARGIN = 4
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -59,7 +72,10 @@ class Restorer:
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
                  tile_pad: int = tiling.DEFAULT_TILE_PAD, backend: str | BackendSpec = "auto",
                  threads: int = 0, num_streams: int = 1,
-                 max_memory: int | str | None = None) -> None:
+                 max_memory: int | str | None = None, margin: int = BORDER_MARGIN) -> None:
+        # features + restore are ShiftNet's forward in two halves: not for a subclass
+        # with its own forward
+        self._splittable = exportable(net)
         if not exportable(net):
             if backend != "auto" and getattr(backend, "name", backend) != "torch":
                 raise BackendError(f"backend {getattr(backend, 'name', backend)!r} compiles "
@@ -79,13 +95,27 @@ class Restorer:
         # needs in float32 (tests/engine/test_memory.py), so other runtimes count float32
         est_dtype = (_DTYPES[self.backend.precision] if self.backend.name == "torch"
                      else torch.float32)
-        self._activations = memory.ActivationModel(net, est_dtype)
+        # the torch runner does per-frame work in chunks (TorchRunner); compiled runtimes
+        # plan their own memory and measured about the unchunked trace
+        chunk = FRAME_CHUNK if self.backend.name == "torch" else 0
+        self._activations = memory.ActivationModel(net, est_dtype, frame_chunk=chunk)
+        self._shares = work.shares(net)
+        #: features of this many frames are kept by the caller's FeatureCache (per tile);
+        #: counted in the budget
+        self.feature_frames = 0
+        self._features_fit = True
+        self._feature_bytes = 4.0 * 2 * net.config.c0 / net.config.stem**2  # per pixel
         self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
         # folded RepConv branches: same result, fewer convolutions per step
         self.runner = make_runner(self.backend, fold_repconv(net).eval())
         self.tile = tile
         self.tile_pad = tile_pad
+        #: pixels of replicated border added around the frame (not at tile seams) and cut
+        #: off again: the networks restore a frame's outermost rows and columns badly
+        #: (errors up to 0.4 there on the validation clips); with the margin their PSNR is
+        #: 0.4 dB higher (README "Frame borders")
+        self.margin = margin
         self._slots = threading.BoundedSemaphore(self.backend.num_streams)
         log.info("shiftnet: %s model on %s", net.task, self.backend)
 
@@ -96,41 +126,70 @@ class Restorer:
     def memory_plan(self, h: int, w: int, frames: int, keep: int) -> memory.MemoryPlan:
         """The tile layout for a window of `frames` frames of w x h returning `keep`; raises
         memory.MemoryBudgetError (a ValueError) naming the sizes when it cannot fit."""
-        key = (h, w, frames, keep, self.reserve_frames)
+        key = (h, w, frames, keep, self.reserve_frames, self.feature_frames)
         if key not in self._plans:
             self._plans[key] = p = memory.plan(
                 self._activations, h, w, frames, keep,
                 budget=self.max_memory // self.backend.num_streams, tile=self.tile,
                 pad=self.tile_pad, extra_frames=self.reserve_frames,
-                host_only_held=self.backend.is_cuda)
+                host_only_held=self.backend.is_cuda,
+                feature_bytes=self.feature_frames * self._feature_bytes, margin=self.margin)
             log.info("shiftnet: %dx%d, %d frames: %s tile(s) %s, about %s of max_memory %s",
                      w, h, frames, p.tiles, p.tile, memory.fmt_gb(p.total),
                      memory.fmt_gb(p.budget))
         return self._plans[key]
+
+    @property
+    def reuses_features(self) -> bool:
+        """Whether run_window can reuse first-stage features across windows (a cache)."""
+        return self._splittable and self.runner.splits and self.backend.num_streams == 1
+
+    def feature_cache(self, length_pad: int) -> FeatureCache | None:
+        """A cache for one sequential caller: the features of the 2 * length_pad frames that
+        neighbouring windows share; None where features cannot be reused or (fit_window
+        found) do not fit max_memory. Every caller of the same frames gets the same path,
+        fitted here or not (Ray tasks get their window fitted by the driver)."""
+        if not (self.reuses_features and length_pad and self._features_fit):
+            return None
+        return FeatureCache(2 * length_pad)
 
     def fit_window(self, h: int, w: int, length: int, length_pad: int, *, auto_length: bool,
                    cached_windows: int = 0) -> int:
         """Check, before any work, that windows of w x h fit max_memory, and return the
         output frames per window to use: `length`, or with auto_length a shorter one when
         that costs less work per frame within the budget. cached_windows: restored windows
-        the caller keeps besides the one being computed (counted in the budget)."""
+        the caller keeps besides the one being computed (counted in the budget), as are
+        the features a feature_cache keeps (given up when only they do not fit)."""
         def plan_for(n: int) -> memory.MemoryPlan:
             self.reserve_frames = cached_windows * n
             return self.memory_plan(h, w, n + 2 * length_pad, n)
 
-        chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length)
+        self.feature_frames = 2 * length_pad if self.reuses_features else 0
+        self._features_fit = True
+        try:
+            chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length,
+                                             self._shares if self.feature_frames else None)
+        except memory.MemoryBudgetError:
+            if not self.feature_frames:
+                raise
+            self.feature_frames = 0
+            self._features_fit = False
+            chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length)
         self.reserve_frames = cached_windows * chosen
         if chosen != length:
             log.info("shiftnet: %dx%d: %d output frames per window (not %d) fit max_memory "
                      "with less work per frame", w, h, chosen, length)
         return chosen
 
-    def run(self, frames: Frames, sigma: Sigma = None,
-            keep: slice | None = None) -> np.ndarray:
+    def run(self, frames: Frames, sigma: Sigma = None, keep: slice | None = None, *,
+            sources: Sequence[int] | None = None,
+            cache: FeatureCache | None = None) -> np.ndarray:
         """frames: float32 (T, 3, H, W) RGB in [0, 1] (an array, or T arrays of (3, H, W):
         tiles are cut from each, so no stacked copy of the window is made). Returns the
         restored frames selected by `keep` (default all) as float32 (T', 3, H, W), clamped
-        to [0, 1]."""
+        to [0, 1]. With a cache (feature_cache) and sources (each frame's index in the
+        clip), each frame's first stage is computed once, frame by frame, and reused by
+        later windows: the same result whatever is cached."""
         t = len(frames)
         shapes = {(len(f), *np.shape(f[0])) for f in frames} if t else set()
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[0] != 3:
@@ -148,21 +207,59 @@ class Restorer:
                 if noise.shape != (t, 1, h, w):
                     raise ValueError(f"noise map must be {(t, 1, h, w)}, got {noise.shape}")
         keep = keep or slice(0, t)
-        n_out = len(range(t)[keep])
+        kept = range(t)[keep]
+        n_out = len(kept)
+        split = cache is not None and sources is not None and self.reuses_features
+        if split and (sources is None or len(sources) != t):
+            raise ValueError("sources must give the clip index of every frame")
         layout = self.memory_plan(h, w, t, n_out).tile
         out: np.ndarray | None = None
         acc: np.ndarray | None = None
+        computed = 0.0  # frames whose features were computed, over the tiles
+
+        margin = self.margin
+
+        def edges(ys: slice, xs: slice) -> tuple[tuple[int, int], tuple[int, int]]:
+            # frame borders (not tile seams, which have real context) get the margin
+            return ((margin if ys.start == 0 else 0, margin if ys.stop == h else 0),
+                    (margin if xs.start == 0 else 0, margin if xs.stop == w else 0))
+
+        def pad(a: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+            (t0, b0), (l0, r0) = edges(ys, xs)
+            if t0 or b0 or l0 or r0:
+                a = np.pad(a, ((0, 0), (0, 0), (t0, b0), (l0, r0)), mode="edge")
+            return a
+
+        def crop(idx: Sequence[int], ys: slice, xs: slice) -> np.ndarray:
+            # f is a (3, H, W) array or three (H, W) planes (views of the caller's frames)
+            return pad(np.array([[np.asarray(p)[ys, xs] for p in frames[i]] for i in idx],
+                                np.float32), ys, xs)
+
+        def noise_for(idx: Sequence[int], ys: slice, xs: slice) -> np.ndarray | None:
+            if noise is not None:
+                return pad(noise[list(idx), :, ys, xs], ys, xs)
+            if scalar is None:
+                return None
+            (t0, b0), (l0, r0) = edges(ys, xs)
+            return np.full((len(idx), 1, ys.stop - ys.start + t0 + b0,
+                            xs.stop - xs.start + l0 + r0), scalar, np.float32)
+
         with self._slots:
             t0 = time.perf_counter()
-            for tl in tiling.plan(h, w, layout, self.tile_pad):
+            tiles = tiling.plan(h, w, layout, self.tile_pad)
+            for tl in tiles:
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
-                # f is a (3, H, W) array or three (H, W) planes (views of the caller's frames)
-                crop = np.array([[np.asarray(p)[ys, xs] for p in f] for f in frames],
-                                np.float32)
-                nm = (noise[:, :, ys, xs] if noise is not None else None if scalar is None
-                      else np.full((t, 1, tl.y1 - tl.y0, tl.x1 - tl.x0), scalar, np.float32))
-                part = self._forward(crop, nm, keep)
-                del crop, nm
+                if split:
+                    assert cache is not None and sources is not None
+                    part, n_new = self._forward_split(crop, noise_for, ys, xs, tl, keep,
+                                                      list(sources), cache)
+                    computed += n_new / len(tiles)
+                else:
+                    part = self._forward(crop(range(t), ys, xs), noise_for(range(t), ys, xs),
+                                         keep)
+                    computed += t / len(tiles)
+                (t0, _), (l0, _) = edges(ys, xs)
+                part = part[:, :, t0:t0 + ys.stop - ys.start, l0:l0 + xs.stop - xs.start]
                 if layout == (0, 0):  # one tile: its output is the result, no blend buffers
                     # (C order: the network returns channels-last; callers take planes)
                     out = np.ascontiguousarray(part)
@@ -176,27 +273,56 @@ class Restorer:
                 out[:, :, ys, xs] += part * wt
                 acc[ys, xs] += wt
                 del part
-            STATS.add(time.perf_counter() - t0, t, n_out)
+            STATS.add(time.perf_counter() - t0, t, n_out,
+                      self._shares.runs(computed, t, n_out))
         assert out is not None
         if acc is not None:
             out /= acc
         return np.clip(out, 0.0, 1.0, out=out)
 
     def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
+        """The network on a window; noise on the 0-255 scale."""
         nm = None if noise is None else np.ascontiguousarray(noise) / np.float32(255)
         return self.runner(np.ascontiguousarray(frames), nm, keep)
 
+    def _forward_split(self, crop: Callable[..., np.ndarray],
+                       noise_for: Callable[..., np.ndarray | None], ys: slice, xs: slice,
+                       tl: tiling.Tile, keep: slice, sources: list[int],
+                       cache: FeatureCache) -> tuple[np.ndarray, int]:
+        """One tile through features (per frame, cached) + restore; returns the restored
+        kept frames and how many frames' features were computed."""
+        key = (tl.y0, tl.y1, tl.x0, tl.x1)
+        feats: dict[int, np.ndarray] = {}
+        n_new = 0
+        for slot, src in enumerate(sources):  # a mirrored frame may appear twice
+            if src in feats:
+                continue
+            found = cache.get(key, src)
+            if found is None:
+                nm = noise_for([slot], ys, xs)
+                found = self.runner.features(crop([slot], ys, xs)[0],
+                                             None if nm is None else nm[0] / np.float32(255))
+                cache.put(key, src, found)
+                n_new += 1
+            feats[src] = found
+        window = np.stack([feats[s] for s in sources])
+        kept = crop(range(len(sources))[keep], ys, xs)
+        return self.runner.restore(kept, window, keep), n_new
+
     def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
-                   sigma: float | Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+                   sigma: float | Callable[[int], np.ndarray] | None = None,
+                   cache: FeatureCache | None = None) -> np.ndarray:
         """Restore one planned window. get_frame(i) gives source frame i as (3, H, W);
-        sigma is a number or a function giving frame i's (1, H, W) noise map."""
+        sigma is a number or a function giving frame i's (1, H, W) noise map; cache (from
+        feature_cache) lets consecutive windows share the first stage of their common
+        frames."""
         stack = [get_frame(i) for i in window.sources]  # not stacked: tiles are cut from each
         noise: Sigma
         if callable(sigma):
             noise = np.stack([sigma(i) for i in window.sources])
         else:
             noise = sigma
-        return self.run(stack, noise, keep=window.keep)
+        return self.run(stack, noise, keep=window.keep, sources=window.sources, cache=cache)
 
 
 def frames_per_window(windows: Sequence[Window]) -> float:

@@ -36,6 +36,9 @@ class StreamRestorer:
         self._cuts: set[int] = set()
         self._received = 0
         self._next_block = 0  # start of the next grid block to restore
+        # first-stage features shared by consecutive windows (one window at a time only)
+        fc = getattr(restorer, "feature_cache", None)
+        self._features = fc(length_pad) if fc is not None and self._pool is None else None
         self.on_window: Callable[[int], None] | None = None  # called with each window size
 
     def push(self, frame: np.ndarray, scene_cut: bool = False) -> list[np.ndarray]:
@@ -79,7 +82,9 @@ class StreamRestorer:
         while n < stop:
             win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__)
             if self._pool is None:
-                out += list(self.restorer.run_window(win, self._frames.__getitem__, self.sigma))
+                kw = {} if self._features is None else {"cache": self._features}
+                out += list(self.restorer.run_window(win, self._frames.__getitem__, self.sigma,
+                                                     **kw))
             else:
                 stack = np.stack([self._frames[i] for i in win.sources])
                 self._pending.append(self._pool.submit(self.restorer.run, stack, self.sigma,

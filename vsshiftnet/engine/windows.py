@@ -13,9 +13,9 @@ from dataclasses import dataclass
 IsCut = Callable[[int], bool]  # is_cut(i): frame i starts a new scene
 
 # Defaults shared by every adapter: 8 output frames per window, 2 context frames each side
-# (the network runs 1.5 times per frame in a sequential pass; the official scripts also use 2
-# context frames). A window's activations are all in memory at once: at 960x540 on the CPU,
-# 16 + 2 * 4 frames peaked at 8 GB RSS, so longer windows are for smaller frames or tiles.
+# (the official scripts also use 2). A sequential pass reuses the context frames' first stage
+# (engine.features), so the work is about 1.24 network runs per output frame; windows are
+# planned with their tiles within max_memory (engine.memory).
 DEFAULT_LENGTH = 8
 DEFAULT_LENGTH_PAD = 2
 

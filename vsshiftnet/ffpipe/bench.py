@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
+from ..engine.restorer import STATS
 from . import raybench
 from .color import ColorSpec, YuvConverter
 from .core import RestoreOptions, build_restorer
@@ -98,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         clip = _clip(folder, args.size, args.frames, ffmpeg)
         frames = _rgb_frames(clip, ffmpeg)
+        h, w = frames[0].shape[1:]
+        restorer.fit_window(h, w, args.length, args.length_pad, auto_length=False)
         _network_alone(restorer, frames[: args.length + 2 * args.length_pad], opts)  # warm-up
+        STATS.reset()
         net_fps = _network_alone(restorer, frames, opts)
+        runs = STATS.runs_per_frame
         job = Job(inp=clip, out=folder / "out.mkv", restore=opts, progress=False,
                   encode=EncodeOptions(codec=args.codec, preset=args.preset))
         t0 = time.perf_counter()
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, fps in rows:
         out.write(f"{name:<44} {fps:>8.3f} {1000 / fps:>9.1f}\n")
     out.write(f"{'overhead ratio (network fps / ffpipe fps)':<44} {net_fps / pipe_fps:>8.3f}\n")
+    out.write(f"{'network runs per output frame':<44} {runs:>8.2f}\n")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.write(f"{'peak RSS of this process (MB)':<44} {rss:>8.0f}\n")
     return 0
 
 

@@ -74,14 +74,18 @@ def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, 
     """Restore frames [seg.start, seg.end) of job.inp into work/segNNNNNN.mkv (written under
     a temporary name and renamed, so a killed worker never leaves a finished-looking file)."""
     began = time.time()
+    opts = job.restore
     if threads:
         import torch
 
-        # CPU float sums depend on the thread count; the driver fixes it per job.
+        # CPU float sums depend on the thread count (torch's and the backend's, e.g.
+        # OpenVINO's per-frame first stage); the driver fixes it per job.
         torch.set_num_threads(threads)
-    restorer = _RESTORERS.get(job.restore)
+        if not opts.threads:
+            opts = dataclasses.replace(opts, threads=threads)
+    restorer = _RESTORERS.get(opts)
     if restorer is None:
-        restorer = _RESTORERS.setdefault(job.restore, build_restorer(job.restore))
+        restorer = _RESTORERS.setdefault(opts, build_restorer(opts))
     load_s = time.time() - began
     folder = Path(work)
     what = f"{job.inp} frames {seg.start}-{seg.end - 1} (segment {seg.index})"

@@ -7,10 +7,13 @@ process, so the overhead ratio holds whatever the machine's load; fps hold for t
 
 `--compare` runs the same pass for each size and each configuration in a process of its own
 (so each peak RSS is its own): `before` is the plugin as it ran before backends and the
-memory budget (torch float32, whole frames), `float32` today's defaults in float32,
-`default` today's defaults (the auto backend and precision, the default max_memory). Ratios
-are against `before` at the same size, measured in the same command. A configuration whose
-planned memory passes the machine's available RAM is reported, not run.
+memory budget (torch float32, whole frames, the whole window's per-frame work at once, no
+first-stage reuse across windows), `float32` today's defaults in float32, `default`
+today's defaults (the auto backend and precision, the default max_memory and window
+length). Ratios are against `before` at the same size, measured in the same command. A
+configuration whose planned memory passes the machine's available RAM is reported, not run.
+"Network runs per output frame" counts the work in single-frame network runs
+(vsshiftnet.engine.work): context frames, and the first stage where it is not reused.
 
     python -m vsshiftnet.vs.bench --compare --sizes 960x540,1920x1080,3840x2160 --frames 8
 """
@@ -67,13 +70,18 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
         core.num_threads = args.threads
     ensure_plugin()
     kw = dict(CONFIGS[args.config])
+    length = args.length or DEFAULT_LENGTH
     if args.config == "before":  # whole frames: refuse what would not fit in this machine
-        from ..engine import Restorer
+        from ..engine import Restorer, restorer
+        from ..engine.backends import torch_runner
         from ..registry import default_model, load_model
 
+        # the old path: no frame chunks, no feature reuse (this process only)
+        torch_runner.FRAME_CHUNK = restorer.FRAME_CHUNK = 0
+        restorer.Restorer.reuses_features = property(lambda self: False)  # type: ignore
         r = Restorer(load_model(args.model or default_model("denoise", "cpu")),
                      device="cpu", backend="torch", fp16=False, max_memory=2**40)
-        need = r.memory_plan(h, w, args.length + 2 * args.length_pad, args.length).total
+        need = r.memory_plan(h, w, length + 2 * args.length_pad, length).total
         if need > 0.85 * memory.available_ram():
             return {"skipped": f"needs about {need / 1e9:.0f} GB, more than this machine has"}
     src = _source(w, h, args.frames)
@@ -81,7 +89,7 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
                   length_pad=args.length_pad, **kw)  # type: ignore[arg-type]
     # The first window pays for start-up (a backend's export and compilation, or loading it
     # from the disk cache): timed apart; fps are the frames after it.
-    warm = min(args.length, args.frames - 1)
+    warm = min(length, args.frames - 1)
     t0 = time.perf_counter()
     for n, frame in enumerate(out.frames(close=True)):  # sequential pass, as vspipe does it
         del frame
@@ -92,7 +100,7 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
     total = time.perf_counter() - t1
     timed = args.frames - warm
     return {"fps": timed / total, "net_fps": timed / STATS.forward_seconds,
-            "runs_per_frame": STATS.input_frames / timed, "first_window_s": first,
+            "runs_per_frame": STATS.runs_per_frame, "first_window_s": first,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "threads": core.num_threads}
 
@@ -104,8 +112,10 @@ def _compare(args: argparse.Namespace) -> int:
         base = None
         for config in args.configs.split(","):
             cmd = [sys.executable, "-m", "vsshiftnet.vs.bench", "--json", "--config", config,
-                   "--size", size, "--frames", str(args.frames), "--length", str(args.length),
+                   "--size", size, "--frames", str(args.frames),
                    "--length-pad", str(args.length_pad), "--threads", str(args.threads)]
+            if args.length:
+                cmd += ["--length", str(args.length)]
             if args.model:
                 cmd += ["--model", args.model]
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -123,7 +133,7 @@ def _compare(args: argparse.Namespace) -> int:
                             f"{r['rss_mb']:.0f} |")
             if args.progress:
                 sys.stdout.write(rows[-1] + "\n")
-    sys.stdout.write(f"{args.frames} frames, length {args.length}, length_pad "
+    sys.stdout.write(f"{args.frames} frames, length {args.length or 'default'}, length_pad "
                      f"{args.length_pad}, YUV420P8 in and out, sequential pass; fps after "
                      "the first window:\n")
     sys.stdout.write("\n".join(rows) + "\n")
@@ -135,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="960x540")
     ap.add_argument("--frames", type=int, default=2 * DEFAULT_LENGTH)
-    ap.add_argument("--length", type=int, default=DEFAULT_LENGTH)
+    ap.add_argument("--length", type=int, default=None,
+                    help=f"output frames per window (default: the plugin's, {DEFAULT_LENGTH} "
+                         "or shorter where that fits max_memory better)")
     ap.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
     ap.add_argument("--model", default=None, help="model name or checkpoint (default: shipped)")
     ap.add_argument("--threads", type=int, default=0, help="VapourSynth threads (0 = default)")
@@ -159,15 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     w, h = args.size.split("x")
     rows = [
-        f"sequential pass: {args.frames} frames {w}x{h} YUV420P8, length {args.length}, "
+        f"sequential pass: {args.frames} frames {w}x{h} YUV420P8, length "
+        f"{args.length or 'default'}, "
         f"length_pad {args.length_pad}, {r['threads']} VapourSynth threads, "
         f"configuration {args.config}",
         "| figure | value |", "|---|---|",
         f"| output fps (plugin, end to end) | {r['fps']:.3f} |",
         f"| output fps if only the network ran | {r['net_fps']:.3f} |",
         f"| network time / total time | {r['fps'] / r['net_fps']:.2f} |",
-        f"| network input frames per output frame | {r['runs_per_frame']:.2f} (expected "
-        f"{(args.length + 2 * args.length_pad) / args.length:.2f}) |",
+        f"| network runs per output frame | {r['runs_per_frame']:.2f} |",
         f"| first window (start-up included) | {r['first_window_s']:.1f} s |",
         f"| peak RSS | {r['rss_mb']:.0f} MB |",
     ]

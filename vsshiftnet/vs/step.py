@@ -37,6 +37,8 @@ class WindowStep:
         self.sigma = sigma
         self.has_noise_map = has_noise_map
         self.cache: WindowCache[np.ndarray] = WindowCache(max_windows)
+        # first-stage features that consecutive windows share (computed once per frame)
+        self.features = restorer.feature_cache(length_pad)
 
     def frames_needed(self, n: int) -> list[tuple[int, int]]:
         r = fetch_range(n, self.num_frames, self.length, self.length_pad)
@@ -64,7 +66,8 @@ class WindowStep:
             if self.has_noise_map:
                 def sigma(i: int) -> np.ndarray:
                     return np.asarray(noise[i].plane(0))[None]
-            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma)
+            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
+                                            cache=self.features)
 
         restored = self.cache.get(win.key, compute)
         out = restored[n - win.outputs.start]

@@ -36,8 +36,10 @@ def cache_key(**parts: Any) -> str:
 def onnx_path(digest: str, shape: WindowShape, precision: str) -> Path:
     """The exported graph: weights, window length and kept frames (H and W are dynamic),
     precision, exporter (torch version, opset)."""
+    # graph 2: the network split into features + restore (ShiftNet.features)
     key = cache_key(weights=digest, t=shape.t, keep=[shape.keep_start, shape.keep_stop],
-                    precision=precision, torch=torch.__version__, opset=OPSET, dynamic="HW")
+                    part=shape.part, graph=2, precision=precision, torch=torch.__version__,
+                    opset=OPSET, dynamic="HW")
     return cache_root() / "onnx" / f"{key}.onnx"
 
 

@@ -1,5 +1,8 @@
 """ONNX export of a (RepConv-folded) Shift-Net for one window length.
 
+Three parts: "window" (the whole network on a window), and the two halves a sequential pass
+uses to reuse the per-frame first stage across windows: "features" (one frame -> its
+first-stage features) and "restore" (a window's features -> the kept frames).
 H and W are dynamic axes (backends fix them per shape when compiling, which is as fast as
 a static graph); T and `keep` (the output frames, which stage 3 runs on) are baked in. The
 graph takes H and W already padded to the network's multiple: tracing freezes the padding
@@ -24,6 +27,8 @@ from ...arch import ShiftNet
 
 OPSET = 17
 INPUT_FRAMES, INPUT_NOISE, OUTPUT = "frames", "noise", "restored"
+INPUT_KEPT, FEATURES = "kept", "features"
+PARTS = ("window", "features", "restore")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class WindowShape:
     w: int
     keep_start: int
     keep_stop: int
+    part: str = "window"  # see PARTS; "features" runs one frame (t = 1)
 
     @property
     def keep(self) -> slice:
@@ -46,9 +52,26 @@ class WindowShape:
         return self.keep_stop - self.keep_start
 
     @classmethod
-    def of(cls, t: int, h: int, w: int, keep: slice) -> WindowShape:
+    def of(cls, t: int, h: int, w: int, keep: slice, part: str = "window") -> WindowShape:
         start, stop, _ = keep.indices(t)
-        return cls(t, h, w, start, stop)
+        return cls(t, h, w, start, stop, part)
+
+    def inputs(self, net: ShiftNet) -> dict[str, tuple[int, ...]]:
+        """Every input of this part's graph and its static shape."""
+        h, w, cfg = self.h, self.w, net.config
+        if self.part == "restore":
+            return {INPUT_KEPT: (1, self.outputs, 3, h, w),
+                    FEATURES: (1, self.t, 2 * cfg.c0, h // cfg.stem, w // cfg.stem)}
+        shapes = {INPUT_FRAMES: (1, self.t, 3, h, w)}
+        if net.task == "denoise":
+            shapes[INPUT_NOISE] = (1, self.t, 1, h, w)
+        return shapes
+
+    def output(self, net: ShiftNet) -> tuple[int, ...]:
+        h, w, cfg = self.h, self.w, net.config
+        if self.part == "features":
+            return (1, self.t, 2 * cfg.c0, h // cfg.stem, w // cfg.stem)
+        return (1, self.outputs, 3, h, w)
 
 
 class _Window(nn.Module):
@@ -61,6 +84,25 @@ class _Window(nn.Module):
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(frames, noise, keep=self.keep)
+
+
+class _Features(nn.Module):
+    def __init__(self, net: ShiftNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net.features(frames, noise)[None]
+
+
+class _Restore(nn.Module):
+    def __init__(self, net: ShiftNet, keep: slice) -> None:
+        super().__init__()
+        self.net = net
+        self.keep = keep
+
+    def forward(self, kept: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.net.restore(kept, features, keep=self.keep)
 
 
 def exportable(net: nn.Module) -> bool:
@@ -82,28 +124,38 @@ def weights_digest(net: ShiftNet) -> str:
 
 def export_onnx(net: ShiftNet, shape: WindowShape, path: Path, *,
                 dtype: torch.dtype = torch.float32, device: str = "cpu") -> Path:
-    """Write `net` (already folded) for shape.t and shape.keep to `path` as ONNX, atomically.
-    Inputs: frames (1, T, 3, H, W) RGB in [0, 1] and, for denoising, noise (1, T, 1, H, W)
-    holding sigma/255, H and W multiples of net.multiple; output: restored (1, keep, 3, H, W),
-    not clamped. shape.h and shape.w are not used: they are dynamic."""
+    """Write `net` (already folded) for shape.part, shape.t and shape.keep to `path` as ONNX,
+    atomically. "window" and "features" take frames (1, T, 3, H, W) RGB in [0, 1] and, for
+    denoising, noise (1, T, 1, H, W) holding sigma/255; "restore" takes kept (the input
+    frames it returns restored) and features (1, T, 2*c0, H/stem, W/stem). H and W are
+    multiples of net.multiple; outputs: restored (1, keep, 3, H, W), not clamped, or
+    features. shape.h and shape.w are not used: they are dynamic."""
     if dtype != torch.float32 or device != "cpu":
         net = copy.deepcopy(net)  # .to() moves a module in place; the caller keeps its own
-    module = _Window(net, shape.keep).to(device, dtype).eval()
     h, w = 2 * net.multiple, 3 * net.multiple  # small, unequal, no padding needed
-    x = torch.rand(1, shape.t, 3, h, w, device=device, dtype=dtype)
-    names = [INPUT_FRAMES]
-    args: tuple[torch.Tensor, ...] = (x,)
-    if net.task == "denoise":
-        args += (torch.full((1, shape.t, 1, h, w), 20 / 255, device=device, dtype=dtype),)
-        names.append(INPUT_NOISE)
-    dynamic = {n: {3: "H", 4: "W"} for n in [*names, OUTPUT]}
+    small = WindowShape(shape.t, h, w, shape.keep_start, shape.keep_stop, shape.part)
+    module: nn.Module
+    if shape.part == "window":
+        module = _Window(net, shape.keep)
+    elif shape.part == "features":
+        module = _Features(net)
+    elif shape.part == "restore":
+        module = _Restore(net, shape.keep)
+    else:
+        raise ValueError(f"unknown graph part {shape.part!r}; one of {PARTS}")
+    module = module.to(device, dtype).eval()
+    names = list(small.inputs(net))
+    args = tuple(torch.rand(s, device=device, dtype=dtype) for s in small.inputs(net).values())
+    out_name = FEATURES if shape.part == "features" else OUTPUT
+    dynamic = {n: ({3: "FH", 4: "FW"} if n == FEATURES else {3: "H", 4: "W"})
+               for n in [*names, out_name]}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # tracing warns about every Python branch on shapes: they are static here by design
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=OPSET,
-                          input_names=names, output_names=[OUTPUT], dynamic_axes=dynamic,
+                          input_names=names, output_names=[out_name], dynamic_axes=dynamic,
                           do_constant_folding=True)
     os.replace(tmp, path)
     return path

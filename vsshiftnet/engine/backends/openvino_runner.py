@@ -10,7 +10,7 @@ import numpy as np
 
 from ...arch import ShiftNet
 from . import cpu, diskcache
-from .export import INPUT_FRAMES, INPUT_NOISE, WindowShape
+from .export import WindowShape
 from .runner import CompiledRunner
 from .spec import BackendSpec
 
@@ -40,8 +40,7 @@ class OpenVINORunner(CompiledRunner):
     def _compile(self, shape: WindowShape, onnx_file: Path, artifact: Path) -> Any:
         model = self.core.read_model(str(onnx_file))
         # a static shape: OpenVINO plans its kernels and memory for it
-        model.reshape({p.get_any_name(): [1, shape.t, p.get_partial_shape()[2].get_length(),
-                                          shape.h, shape.w] for p in model.inputs})
+        model.reshape({name: list(dims) for name, dims in shape.inputs(self.net).items()})
         compiled = self.core.compile_model(model, "CPU", self.config)
         buf = compiled.export_model()
         diskcache.write_atomic(artifact, buf.getvalue() if isinstance(buf, io.BytesIO) else buf)
@@ -51,9 +50,6 @@ class OpenVINORunner(CompiledRunner):
         compiled = self.core.import_model(artifact.read_bytes(), "CPU", self.config)
         return compiled.create_infer_request()
 
-    def _infer(self, model: Any, frames: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
-        inputs = {INPUT_FRAMES: frames}
-        if noise is not None:
-            inputs[INPUT_NOISE] = noise
+    def _infer(self, model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
         model.infer(inputs)
         return model.get_output_tensor(0).data.copy()  # the request reuses its buffer

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...arch import ShiftNet
 from . import cpu, diskcache
-from .export import INPUT_FRAMES, INPUT_NOISE, WindowShape, export_onnx
+from .export import WindowShape, export_onnx
 from .runner import CompiledRunner
 from .spec import BackendSpec
 
@@ -43,8 +43,10 @@ class ONNXRuntimeRunner(CompiledRunner):
 
     def _options(self, shape: WindowShape) -> Any:
         so = self._ort.SessionOptions()
-        so.add_free_dimension_override_by_name("H", shape.h)  # static: plans for this size
-        so.add_free_dimension_override_by_name("W", shape.w)
+        stem = self.net.config.stem
+        for name, size in (("H", shape.h), ("W", shape.w), ("FH", shape.h // stem),
+                           ("FW", shape.w // stem)):  # static: plans for this size
+            so.add_free_dimension_override_by_name(name, size)
         so.intra_op_num_threads = self.spec.threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3  # its warning about saving a machine-specific graph: intended
@@ -71,11 +73,7 @@ class ONNXRuntimeRunner(CompiledRunner):
     def _load(self, shape: WindowShape, artifact: Path) -> Any:
         return self._session(artifact, self._options(shape))
 
-    def _infer(self, model: Any, frames: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    def _infer(self, model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
         if self.export_dtype == "float16":
-            frames = frames.astype(np.float16)
-            noise = None if noise is None else noise.astype(np.float16)
-        inputs = {INPUT_FRAMES: frames}
-        if noise is not None:
-            inputs[INPUT_NOISE] = noise
+            inputs = {k: v.astype(np.float16) for k, v in inputs.items()}
         return np.asarray(model.run(None, inputs)[0], np.float32)

@@ -15,7 +15,15 @@ import numpy as np
 
 from ...arch import ShiftNet
 from . import diskcache
-from .export import WindowShape, export_onnx, weights_digest
+from .export import (
+    FEATURES,
+    INPUT_FRAMES,
+    INPUT_KEPT,
+    INPUT_NOISE,
+    WindowShape,
+    export_onnx,
+    weights_digest,
+)
 from .spec import BackendSpec
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,20 @@ class Runner(ABC):
     @abstractmethod
     def __call__(self, frames: np.ndarray, noise: np.ndarray | None,
                  keep: slice) -> np.ndarray: ...
+
+    #: whether features/restore work (the two halves that let a sequential pass reuse a
+    #: frame's first stage across windows)
+    splits = True
+
+    @abstractmethod
+    def features(self, frame: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        """One frame (3, H, W) [noise (1, H, W)] -> its first-stage features (2*c0, H', W'),
+        H' and W' the padded size over the stem: ShiftNet.features."""
+
+    @abstractmethod
+    def restore(self, kept: np.ndarray, feats: np.ndarray, keep: slice) -> np.ndarray:
+        """kept (T', 3, H, W): the input frames `keep` selects; feats (T, 2*c0, H', W') of
+        every frame of the window -> the restored kept frames, not clamped."""
 
     def prepare(self, t: int, h: int, w: int, keep: slice) -> None:
         """Compile (or load) the model for this window shape ahead of the first call."""
@@ -78,8 +100,9 @@ class CompiledRunner(Runner):
         """The runnable model from a cached artifact."""
 
     @abstractmethod
-    def _infer(self, model: Any, frames: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
-        """Run frames (1, T, 3, H, W) [and noise (1, T, 1, H, W)]; return (1, T', 3, H, W)."""
+    def _infer(self, model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Run a compiled part on its inputs (names and shapes: WindowShape.inputs); return
+        its one output."""
 
     def _export(self, shape: WindowShape, path: Path) -> None:
         export_onnx(self.net, shape, path)
@@ -109,16 +132,16 @@ class CompiledRunner(Runner):
                 self.stats.compiles += 1
             dt = time.perf_counter() - t0
             self.stats.seconds += dt
-            log.info("shiftnet: %s ready for %dx%dx%d in %.2f s", self.spec.name, shape.t,
-                     shape.h, shape.w, dt)
+            log.info("shiftnet: %s %s ready for %dx%dx%d in %.2f s", self.spec.name,
+                     shape.part, shape.t, shape.h, shape.w, dt)
             self._models[shape] = model
             if len(self._models) > MAX_SHAPES:
                 self._models.popitem(last=False)
             return model
 
-    def _shape(self, t: int, h: int, w: int, keep: slice) -> WindowShape:
+    def _shape(self, t: int, h: int, w: int, keep: slice, part: str = "window") -> WindowShape:
         m = self.net.multiple
-        return WindowShape.of(t, -(-h // m) * m, -(-w // m) * m, keep)
+        return WindowShape.of(t, -(-h // m) * m, -(-w // m) * m, keep, part)
 
     def prepare(self, t: int, h: int, w: int, keep: slice) -> None:
         self.model_for(self._shape(t, h, w, keep))
@@ -127,10 +150,26 @@ class CompiledRunner(Runner):
                  keep: slice) -> np.ndarray:
         t, _, h, w = frames.shape
         shape = self._shape(t, h, w, keep)
-        model = self.model_for(shape)
-        x = _pad_to(frames, shape.h, shape.w)[None]
-        nm = None if noise is None else _pad_to(noise, shape.h, shape.w)[None]
-        return self._infer(model, x, nm)[0, :, :, :h, :w]
+        inputs = {INPUT_FRAMES: _pad_to(frames, shape.h, shape.w)[None]}
+        if noise is not None:
+            inputs[INPUT_NOISE] = _pad_to(noise, shape.h, shape.w)[None]
+        return self._infer(self.model_for(shape), inputs)[0, :, :, :h, :w]
+
+    def features(self, frame: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        _, h, w = frame.shape
+        shape = self._shape(1, h, w, slice(0, 1), "features")
+        inputs = {INPUT_FRAMES: _pad_to(frame[None], shape.h, shape.w)[None]}
+        if noise is not None:
+            inputs[INPUT_NOISE] = _pad_to(noise[None], shape.h, shape.w)[None]
+        return self._infer(self.model_for(shape), inputs)[0, 0]
+
+    def restore(self, kept: np.ndarray, feats: np.ndarray, keep: slice) -> np.ndarray:
+        t = len(feats)
+        _, _, h, w = kept.shape
+        shape = self._shape(t, h, w, keep, "restore")
+        inputs = {INPUT_KEPT: _pad_to(kept, shape.h, shape.w)[None],
+                  FEATURES: np.ascontiguousarray(feats, np.float32)[None]}
+        return self._infer(self.model_for(shape), inputs)[0, :, :, :h, :w]
 
 
 def _pad_to(a: np.ndarray, h: int, w: int) -> np.ndarray:

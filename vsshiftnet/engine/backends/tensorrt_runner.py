@@ -14,7 +14,7 @@ import torch
 
 from ...arch import ShiftNet
 from . import diskcache
-from .export import INPUT_FRAMES, INPUT_NOISE, OUTPUT, WindowShape
+from .export import FEATURES, OUTPUT, WindowShape
 from .runner import CompiledRunner
 from .spec import BackendSpec
 
@@ -25,9 +25,14 @@ class _Engine:
     # one execution context and CUDA stream per window in flight (num_streams)
     slots: queue.SimpleQueue[tuple[Any, torch.cuda.Stream]]
     out_shape: tuple[int, ...]
+    out_name: str
 
 
 class TensorRTRunner(CompiledRunner):
+    # features/restore are exported and shaped like the other backends, but have never
+    # run on a GPU here: a sequential pass on TensorRT runs whole windows until they have
+    splits = False
+
     def __init__(self, net: ShiftNet, spec: BackendSpec) -> None:
         super().__init__(net, spec)
         import tensorrt as trt
@@ -57,10 +62,8 @@ class TensorRTRunner(CompiledRunner):
         config = builder.create_builder_config()
         # H and W are dynamic in the graph: one profile pinned to this shape = a static engine
         profile = builder.create_optimization_profile()
-        for i in range(network.num_inputs):
-            tensor = network.get_input(i)
-            dims = (1, shape.t, tensor.shape[2], shape.h, shape.w)
-            profile.set_shape(tensor.name, dims, dims, dims)
+        for name, dims in shape.inputs(self.net).items():
+            profile.set_shape(name, dims, dims, dims)
         config.add_optimization_profile(profile)
         if self.spec.fp16:
             config.set_flag(trt.BuilderFlag.FP16)
@@ -84,27 +87,21 @@ class TensorRTRunner(CompiledRunner):
             raise RuntimeError("TensorRT could not load the engine (built by another version "
                                "or for another GPU)")
         slots: queue.SimpleQueue[tuple[Any, torch.cuda.Stream]] = queue.SimpleQueue()
-        inputs = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)
-                  if engine.get_tensor_mode(engine.get_tensor_name(i))
-                  == self._trt.TensorIOMode.INPUT]
         for _ in range(self.spec.num_streams):
             context = engine.create_execution_context()
-            for name in inputs:
-                channels = 3 if name == INPUT_FRAMES else 1
-                context.set_input_shape(name, (1, shape.t, channels, shape.h, shape.w))
+            for name, dims in shape.inputs(self.net).items():
+                context.set_input_shape(name, dims)
             slots.put((context, torch.cuda.Stream(self.device)))
-        out_shape = (1, shape.outputs, 3, shape.h, shape.w)
-        return _Engine(engine, slots, out_shape)
+        out_name = FEATURES if shape.part == "features" else OUTPUT
+        return _Engine(engine, slots, shape.output(self.net), out_name)
 
-    def _infer(self, model: Any, frames: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    def _infer(self, model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
         context, stream = model.slots.get()
         try:
             with torch.cuda.device(self.device), torch.cuda.stream(stream):
-                tensors = {INPUT_FRAMES: torch.from_numpy(frames).to(self.device)}
-                if noise is not None:
-                    tensors[INPUT_NOISE] = torch.from_numpy(noise).to(self.device)
+                tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
                 out = torch.empty(model.out_shape, dtype=torch.float32, device=self.device)
-                tensors[OUTPUT] = out
+                tensors[model.out_name] = out
                 for name, t in tensors.items():
                     context.set_tensor_address(name, t.data_ptr())
                 if not context.execute_async_v3(stream.cuda_stream):
