@@ -83,7 +83,10 @@ def _random_access(r: Restorer, frames: np.ndarray, length: int, pad: int,
     cache: WindowCache[np.ndarray] = WindowCache(1)
     for i in range(n):
         w = plan_window(i, n, length, pad, cuts.__contains__)
-        restored = cache.get(w.key, lambda: r.run_window(w, lambda k: frames[k], 20.0))
+        # a fresh feature cache per window: the same per-frame first stage as a stream's,
+        # none of it reused
+        restored = cache.get(w.key, lambda: r.run_window(w, lambda k: frames[k], 20.0,
+                                                         cache=r.feature_cache(pad)))
         out[i] = restored[i - w.outputs.start]
     return out
 
@@ -110,8 +113,8 @@ def test_windowed_equals_whole_clip_with_enough_context() -> None:
     r = Restorer(net, device="cpu")
     reach = 8  # tiny_net: 2 levels x (1 enc + 1 dec) GSTS groups x 2 pairs
     pad = reach + 2
-    whole_src = [plan_window(0, 8, 8, pad).sources]  # whole clip, mirrored ends
-    whole = r.run(np.stack([frames[i] for i in whole_src[0]]), 20.0, keep=slice(pad, pad + 8))
+    win = plan_window(0, 8, 8, pad)  # whole clip, mirrored ends; first stage per frame
+    whole = r.run_window(win, frames.__getitem__, 20.0, cache=r.feature_cache(pad))
     windowed = _random_access(r, frames, 4, pad, set())
     assert np.abs(windowed - whole).max() < 1e-5
     errors = [np.abs(_random_access(r, frames, 4, p, set()) - whole).max() for p in (0, 2, 5)]

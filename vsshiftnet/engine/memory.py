@@ -276,15 +276,12 @@ def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int) -> flo
 
 def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int,
                  margin: int = 0) -> tuple[int, int, int]:
-    """(count, largest extended height, largest extended width) of a layout, with the
-    border margin the engine adds at the frame's edges."""
+    """(count, height, width) of the region every tile of a layout runs on: the largest
+    extended tile plus the margin on each side (tiles.region)."""
     ys = tiling.split(h, tile[1], pad)
     xs = tiling.split(w, tile[0], pad)
-
-    def most(spans: list[tuple[int, int]], size: int) -> int:
-        return max(b - a + margin * ((a == 0) + (b == size)) for a, b in spans)
-
-    return (len(ys) * len(xs), most(ys, h), most(xs, w))
+    return (len(ys) * len(xs), max(b - a for a, b in ys) + 2 * margin,
+            max(b - a for a, b in xs) + 2 * margin)
 
 
 def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,

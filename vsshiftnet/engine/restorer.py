@@ -217,49 +217,39 @@ class Restorer:
         acc: np.ndarray | None = None
         computed = 0.0  # frames whose features were computed, over the tiles
 
-        margin = self.margin
-
-        def edges(ys: slice, xs: slice) -> tuple[tuple[int, int], tuple[int, int]]:
-            # frame borders (not tile seams, which have real context) get the margin
-            return ((margin if ys.start == 0 else 0, margin if ys.stop == h else 0),
-                    (margin if xs.start == 0 else 0, margin if xs.stop == w else 0))
-
-        def pad(a: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
-            (t0, b0), (l0, r0) = edges(ys, xs)
-            if t0 or b0 or l0 or r0:
-                a = np.pad(a, ((0, 0), (0, 0), (t0, b0), (l0, r0)), mode="edge")
-            return a
-
-        def crop(idx: Sequence[int], ys: slice, xs: slice) -> np.ndarray:
+        def crop(idx: Sequence[int], r: tiling.Region) -> np.ndarray:
             # f is a (3, H, W) array or three (H, W) planes (views of the caller's frames)
-            return pad(np.array([[np.asarray(p)[ys, xs] for p in frames[i]] for i in idx],
-                                np.float32), ys, xs)
+            ys, xs, pads = r.inside(h, w)
+            return r.pad(np.array([[np.asarray(p)[ys, xs] for p in frames[i]] for i in idx],
+                                  np.float32), pads)
 
-        def noise_for(idx: Sequence[int], ys: slice, xs: slice) -> np.ndarray | None:
+        def noise_for(idx: Sequence[int], r: tiling.Region) -> np.ndarray | None:
             if noise is not None:
-                return pad(noise[list(idx), :, ys, xs], ys, xs)
+                ys, xs, pads = r.inside(h, w)
+                return r.pad(noise[list(idx), :, ys, xs], pads)
             if scalar is None:
                 return None
-            (t0, b0), (l0, r0) = edges(ys, xs)
-            return np.full((len(idx), 1, ys.stop - ys.start + t0 + b0,
-                            xs.stop - xs.start + l0 + r0), scalar, np.float32)
+            return np.full((len(idx), 1, r.y1 - r.y0, r.x1 - r.x0), scalar, np.float32)
 
         with self._slots:
             t0 = time.perf_counter()
             tiles = tiling.plan(h, w, layout, self.tile_pad)
+            # every tile runs on a region of one shape (one compiled model, one set of
+            # runtime buffers), with `margin` replicated pixels beyond the frame's borders
+            eh = max(tl.y1 - tl.y0 for tl in tiles)
+            ew = max(tl.x1 - tl.x0 for tl in tiles)
             for tl in tiles:
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
+                r = tiling.region(tl, h, w, eh, ew, self.margin)
                 if split:
                     assert cache is not None and sources is not None
-                    part, n_new = self._forward_split(crop, noise_for, ys, xs, tl, keep,
+                    part, n_new = self._forward_split(crop, noise_for, r, keep,
                                                       list(sources), cache)
                     computed += n_new / len(tiles)
                 else:
-                    part = self._forward(crop(range(t), ys, xs), noise_for(range(t), ys, xs),
-                                         keep)
+                    part = self._forward(crop(range(t), r), noise_for(range(t), r), keep)
                     computed += t / len(tiles)
-                (t0, _), (l0, _) = edges(ys, xs)
-                part = part[:, :, t0:t0 + ys.stop - ys.start, l0:l0 + xs.stop - xs.start]
+                part = part[:, :, tl.y0 - r.y0:tl.y1 - r.y0, tl.x0 - r.x0:tl.x1 - r.x0]
                 if layout == (0, 0):  # one tile: its output is the result, no blend buffers
                     # (C order: the network returns channels-last; callers take planes)
                     out = np.ascontiguousarray(part)
@@ -286,12 +276,12 @@ class Restorer:
         return self.runner(np.ascontiguousarray(frames), nm, keep)
 
     def _forward_split(self, crop: Callable[..., np.ndarray],
-                       noise_for: Callable[..., np.ndarray | None], ys: slice, xs: slice,
-                       tl: tiling.Tile, keep: slice, sources: list[int],
+                       noise_for: Callable[..., np.ndarray | None], r: tiling.Region,
+                       keep: slice, sources: list[int],
                        cache: FeatureCache) -> tuple[np.ndarray, int]:
-        """One tile through features (per frame, cached) + restore; returns the restored
-        kept frames and how many frames' features were computed."""
-        key = (tl.y0, tl.y1, tl.x0, tl.x1)
+        """One tile's region through features (per frame, cached) + restore; returns the
+        restored kept frames and how many frames' features were computed."""
+        key = (r.y0, r.y1, r.x0, r.x1)
         feats: dict[int, np.ndarray] = {}
         n_new = 0
         for slot, src in enumerate(sources):  # a mirrored frame may appear twice
@@ -299,14 +289,14 @@ class Restorer:
                 continue
             found = cache.get(key, src)
             if found is None:
-                nm = noise_for([slot], ys, xs)
-                found = self.runner.features(crop([slot], ys, xs)[0],
+                nm = noise_for([slot], r)
+                found = self.runner.features(crop([slot], r)[0],
                                              None if nm is None else nm[0] / np.float32(255))
                 cache.put(key, src, found)
                 n_new += 1
             feats[src] = found
         window = np.stack([feats[s] for s in sources])
-        kept = crop(range(len(sources))[keep], ys, xs)
+        kept = crop(range(len(sources))[keep], r)
         return self.runner.restore(kept, window, keep), n_new
 
     def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],

@@ -46,6 +46,39 @@ def plan(h: int, w: int, tile: tuple[int, int], pad: int) -> list[Tile]:
     return [Tile(y0, y1, x0, x1) for y0, y1 in split(h, th, pad) for x0, x1 in split(w, tw, pad)]
 
 
+@dataclass(frozen=True)
+class Region:
+    """What the network runs on for a tile: rows y0..y1, columns x0..x1 of the frame, which
+    may reach past its borders (those pixels replicate the border)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    def inside(self, h: int, w: int) -> tuple[slice, slice, tuple[int, int, int, int]]:
+        """The part inside an h x w frame, and the (top, bottom, left, right) padding."""
+        pads = (max(0, -self.y0), max(0, self.y1 - h), max(0, -self.x0), max(0, self.x1 - w))
+        return (slice(max(0, self.y0), min(h, self.y1)),
+                slice(max(0, self.x0), min(w, self.x1)), pads)
+
+    @staticmethod
+    def pad(a: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+        top, bottom, left, right = pads
+        if top or bottom or left or right:
+            a = np.pad(a, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="edge")
+        return a
+
+
+def region(t: Tile, h: int, w: int, eh: int, ew: int, margin: int) -> Region:
+    """t's region of eh x ew pixels (the largest tile's extent: every tile then has one
+    shape), moved inwards where t is smaller and sits at a border, plus `margin` on every
+    side (replicated beyond the frame, real context inside it)."""
+    y0 = min(t.y0, h - eh)
+    x0 = min(t.x0, w - ew)
+    return Region(y0 - margin, y0 + eh + margin, x0 - margin, x0 + ew + margin)
+
+
 def weights(t: Tile, h: int, w: int, pad: int) -> np.ndarray:
     return np.outer(ramp(t.y0, t.y1, h, pad), ramp(t.x0, t.x1, w, pad))
 
