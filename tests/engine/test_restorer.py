@@ -135,8 +135,10 @@ def test_engine_bench_table(tmp_path, capsys) -> None:
     assert max(diffs) < 1e-4  # every form computes the same network
 
 
-@pytest.mark.parametrize("backend", ["torch", "auto"])
-def test_sequential_pass_computes_each_first_stage_once(backend: str) -> None:
+@pytest.mark.parametrize(("backend", "tile"), [("torch", (0, 0)), ("auto", (0, 0)),
+                                             ("auto", (24, 16))])
+def test_sequential_pass_computes_each_first_stage_once(backend: str,
+                                                        tile: tuple[int, int]) -> None:
     # The shipped denoiser's layout, default window (8 + 2 x 2): a frame's first stage runs
     # once however many windows use it, the work per output frame is at most 1.25 network
     # runs, and the result equals whole windows computed from scratch (random access).
@@ -145,8 +147,9 @@ def test_sequential_pass_computes_each_first_stage_once(backend: str) -> None:
     from vsshiftnet.engine.restorer import STATS
 
     net = load_model("denoise-cpu")
-    r = Restorer(net, device="cpu", backend=backend, fp16=False)
+    r = Restorer(net, device="cpu", backend=backend, fp16=False, tile=tile, tile_pad=8)
     n, h, w, length, pad = 24, 32, 48, 8, 2
+    tiles = len(tiling.plan(h, w, tile, 8))
     frames = _clip(n, h, w, seed=5)
     assert r.fit_window(h, w, length, pad, auto_length=False) == length
     stream = StreamRestorer(r, length=length, length_pad=pad, sigma=20.0)
@@ -155,7 +158,7 @@ def test_sequential_pass_computes_each_first_stage_once(backend: str) -> None:
     STATS.reset()
     got = [f for x in frames for f in stream.push(x)] + stream.finish()
     assert len(got) == n
-    assert cache.misses == n  # every frame's features computed exactly once
+    assert cache.misses == n * tiles  # every frame's features computed once per tile
     assert STATS.runs_per_frame <= 1.25
     assert STATS.runs_per_frame < STATS.input_frames / STATS.output_frames
     for start in range(0, n, length):  # each window alone, no cache: the network's forward

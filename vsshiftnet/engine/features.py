@@ -5,8 +5,8 @@ stage of the network (ShiftNet.features) depends on one frame alone. A sequentia
 those frames' features from one window to the next, so the first stage runs once per frame:
 the network's work per output frame falls from 1.37 to 1.24 runs with the default window
 (8 + 2 x 2 frames; measured by the benchmarks' runs per frame). Features are kept per tile
-(the tile layout is fixed for a frame size) and per source frame; the newest frames win,
-since a sequential pass moves forward.
+(the tile layout is fixed for a frame size) and per source frame; after each window the
+newest frames stay, since a sequential pass moves forward.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ TileKey = tuple[int, int, int, int]  # (y0, y1, x0, x1) of the extended tile
 
 
 class FeatureCache:
-    """Features of at most `frames` source frames (every tile of each). One cache per
+    """Features of at most `frames` source frames per tile between windows. One cache per
     filter instance: a frame's features also depend on its sigma, fixed per instance."""
 
     def __init__(self, frames: int) -> None:
         self.frames = max(0, frames)
-        self._data: dict[int, dict[TileKey, np.ndarray]] = {}
+        self._data: dict[TileKey, dict[int, np.ndarray]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, tile: TileKey, source: int) -> np.ndarray | None:
         with self._lock:
-            found = self._data.get(source, {}).get(tile)
+            found = self._data.get(tile, {}).get(source)
             if found is None:
                 self.misses += 1
             else:
@@ -40,9 +40,17 @@ class FeatureCache:
 
     def put(self, tile: TileKey, source: int, feats: np.ndarray) -> None:
         with self._lock:
-            self._data.setdefault(source, {})[tile] = feats
-            while len(self._data) > self.frames:  # drop the oldest frame (lowest index)
-                del self._data[min(self._data)]
+            self._data.setdefault(tile, {})[source] = feats
+
+    def retain(self, tile: TileKey, sources: list[int]) -> None:
+        """After a tile of a window: keep that tile's features of its newest `frames`
+        distinct sources (what the next window shares), drop the rest. Per tile, so the
+        other tiles of the window still find theirs."""
+        keep = set(sorted(set(sources))[-self.frames:]) if self.frames else set()
+        with self._lock:
+            d = self._data.get(tile, {})
+            for s in [s for s in d if s not in keep]:
+                del d[s]
 
     def clear(self) -> None:
         with self._lock:

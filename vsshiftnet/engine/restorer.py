@@ -295,7 +295,9 @@ class Restorer:
                 cache.put(key, src, found)
                 n_new += 1
             feats[src] = found
+        cache.retain(key, sources)
         window = np.stack([feats[s] for s in sources])
+        del feats
         kept = crop(range(len(sources))[keep], r)
         return self.runner.restore(kept, window, keep), n_new
 

@@ -70,6 +70,8 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
         core.num_threads = args.threads
     ensure_plugin()
     kw = dict(CONFIGS[args.config])
+    if args.max_memory and args.config != "before":
+        kw["max_memory"] = args.max_memory
     length = args.length or DEFAULT_LENGTH
     if args.config == "before":  # whole frames: refuse what would not fit in this machine
         from ..engine import Restorer, restorer
@@ -116,6 +118,8 @@ def _compare(args: argparse.Namespace) -> int:
                    "--length-pad", str(args.length_pad), "--threads", str(args.threads)]
             if args.length:
                 cmd += ["--length", str(args.length)]
+            if args.max_memory:
+                cmd += ["--max-memory", args.max_memory]
             if args.model:
                 cmd += ["--model", args.model]
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
     ap.add_argument("--model", default=None, help="model name or checkpoint (default: shipped)")
     ap.add_argument("--threads", type=int, default=0, help="VapourSynth threads (0 = default)")
+    ap.add_argument("--max-memory", default=None,
+                    help="the plugin's max_memory (default: its default); not for 'before'")
     ap.add_argument("--compare", action="store_true",
                     help="each of --configs at each of --sizes, each in its own process")
     ap.add_argument("--sizes", default="960x540,1920x1080,3840x2160")
