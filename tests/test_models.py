@@ -77,9 +77,9 @@ def test_default_model_follows_the_device(tmp_path, monkeypatch) -> None:
     CPU-sized one, and without the card CUDA falls back to it too."""
     from vsshiftnet.registry import default_model
 
-    assert default_model("denoise", "cuda") == "denoise-cpu"
+    assert default_model("denoise", "cuda") == "denoise-cpu12"
     (tmp_path / "denoise-s.toml").write_text('name = "denoise-s"\n')
     monkeypatch.setenv("VSSHIFTNET_MODELS", str(tmp_path))
     assert default_model("denoise", "cuda:0") == "denoise-s"
-    assert default_model("denoise", "cpu") == "denoise-cpu"
+    assert default_model("denoise", "cpu") == "denoise-cpu12"
     assert default_model("deblur", "cuda") == "deblur-cpu"

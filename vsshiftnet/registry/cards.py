@@ -12,7 +12,8 @@ from typing import Any
 from ..arch import ShiftNetConfig
 
 #: The model each task uses when none is given.
-DEFAULT_MODEL = {"denoise": "denoise-cpu", "deblur": "deblur-cpu"}
+#: denoise-cpu12 beats denoise-cpu by 0.8 dB at every sigma at 0.94x its fps (README Models)
+DEFAULT_MODEL = {"denoise": "denoise-cpu12", "deblur": "deblur-cpu"}
 #: On CUDA, the Shift-Net-s-sized models when their cards are installed (trained on a GPU).
 CUDA_MODEL = {"denoise": "denoise-s", "deblur": "deblur-s"}
 

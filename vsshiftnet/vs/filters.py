@@ -246,7 +246,7 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             5-50), or a GRAY clip of the clip's size used as a per-pixel noise map whose
             values are sigma on the same 0-255 scale (1 frame, or one per frame of clip).
             In ``core.shiftnet.Denoise`` it must be passed by keyword.
-        model: a model card name (default: the shipped "denoise-cpu"), the path of a
+        model: a model card name (default: the shipped "denoise-cpu12"), the path of a
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
         fp16: half precision (float16 on CUDA, bfloat16 on the CPU where the backend and
