@@ -164,17 +164,30 @@ class Restorer:
             self.reserve_frames = cached_windows * n
             return self.memory_plan(h, w, n + 2 * length_pad, n)
 
-        self.feature_frames = 2 * length_pad if self.reuses_features else 0
-        self._features_fit = True
-        try:
-            chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length,
-                                             self._shares if self.feature_frames else None)
-        except memory.MemoryBudgetError:
-            if not self.feature_frames:
-                raise
+        def attempt(reuse: bool) -> tuple[float, int] | None:
+            """(work per output frame with tile overhead, length), or None if nothing fits."""
+            self.feature_frames = 2 * length_pad if reuse else 0
+            try:
+                n, p = memory.choose_length(plan_for, length, length_pad, auto_length,
+                                            self._shares if reuse else None)
+            except memory.MemoryBudgetError:
+                return None
+            frames = n + 2 * length_pad
+            runs = self._shares.runs(n if reuse else frames, frames, n) / n
+            return runs * p.overhead, n
+
+        # kept features cost memory (8 x c0 bytes per pixel-frame): at large frames they may
+        # force shorter windows or more tiles than they save, so the cheaper plan wins
+        options = {reuse: attempt(reuse) for reuse in
+                   ((True, False) if self.reuses_features and length_pad else (False,))}
+        fits = {k: v for k, v in options.items() if v is not None}
+        if not fits:
             self.feature_frames = 0
-            self._features_fit = False
-            chosen, _ = memory.choose_length(plan_for, length, length_pad, auto_length)
+            memory.choose_length(plan_for, length, length_pad, auto_length)  # raises
+        reuse = min(fits, key=lambda k: fits[k][0])
+        self.feature_frames = 2 * length_pad if reuse else 0
+        self._features_fit = reuse or not self.reuses_features
+        chosen = fits[reuse][1]
         self.reserve_frames = cached_windows * chosen
         if chosen != length:
             log.info("shiftnet: %dx%d: %d output frames per window (not %d) fit max_memory "
