@@ -19,9 +19,10 @@ def _like(first: Tensor, n: int) -> Tensor:
 def by_frames(fn: Callable[..., Tensor], chunk: int, *inputs: Tensor) -> Tensor:
     """fn(*inputs) where fn treats the first dimension as independent frames: computed
     `chunk` frames at a time into one preallocated result, so at most one chunk's
-    temporaries exist at once. chunk <= 0 or a short input: one call."""
+    temporaries exist at once. Inference only: with autograd or while tracing (ONNX
+    export), chunk <= 0 or a short input, one call."""
     total = len(inputs[0])
-    if chunk <= 0 or total <= chunk:
+    if chunk <= 0 or total <= chunk or torch.is_grad_enabled() or torch.jit.is_tracing():
         return fn(*inputs)
     first = fn(*(t[:chunk] for t in inputs))
     out = _like(first, total)

@@ -68,10 +68,7 @@ class ShiftNet(nn.Module):
                 m.frame_chunk = self.frame_chunk
 
     def _chunk(self) -> int:
-        n = getattr(self, "frame_chunk", 0)
-        if n and not torch.is_grad_enabled() and not torch.jit.is_tracing():
-            return n
-        return 0
+        return getattr(self, "frame_chunk", 0)
 
     def _inputs(self, x: Tensor, noise_map: Tensor | None) -> Tensor:
         """(B, T, 3, H, W) [+ noise] -> (B*T, C, H', W'): padded to `multiple`, stem applied."""

@@ -126,10 +126,9 @@ class GSTSGroup(nn.Module):
     frame_chunk = 0
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
-        n = self.frame_chunk if not (torch.is_grad_enabled() or torch.jit.is_tracing()) else 0
         for p, pair in enumerate(self.children()):
             # only the shift mixes frames; the fusion blocks are per frame
-            x = by_frames(pair, n, gsts_shift(x, frames, forward=p % 2 == 0,
+            x = by_frames(pair, self.frame_chunk, gsts_shift(x, frames, forward=p % 2 == 0,
                                              circular=self.circular))
         return x
 

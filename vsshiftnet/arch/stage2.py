@@ -93,8 +93,7 @@ class FusionStage(nn.Module):
             up = getattr(self, f"up{level + 1}{level}")
             d = up(d, getattr(self, f"skip_attn{level}")(enc.pop()))
             d = self._blocks("decoder", level, d, frames)
-        n = self.frame_chunk if not (torch.is_grad_enabled() or torch.jit.is_tracing()) else 0
-        return by_frames(self._tail, n, d, sc)
+        return by_frames(self._tail, self.frame_chunk, d, sc)
 
     def _tail(self, d: Tensor, sc: Tensor) -> Tensor:
         """Back to full resolution (per frame)."""
