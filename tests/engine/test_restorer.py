@@ -76,6 +76,45 @@ def test_cache_computes_each_window_once_under_threads() -> None:
     assert calls == [1, 2, 3, 1]
 
 
+def test_cache_drops_a_window_once_each_frame_was_taken() -> None:
+    cache: WindowCache[int] = WindowCache(4)
+    calls: list[int] = []
+
+    def compute(k: int) -> int:
+        calls.append(k)
+        return k
+
+    for part in range(3):  # a sequential pass takes each of a window's 3 frames once
+        assert cache.get("a", lambda: compute(1), part=part, parts=3) == 1
+        assert len(cache) == (1 if part < 2 else 0)  # dropped after its last frame
+    cache.get("b", lambda: compute(2), part=0, parts=2)
+    cache.get("b", lambda: compute(2), part=0, parts=2)  # the same frame again: kept
+    assert len(cache) == 1
+    cache.get("a", lambda: compute(1), part=1, parts=3)  # asked again: computed again
+    assert calls == [1, 2, 1]
+
+
+def test_bfloat16_features_keep_the_output() -> None:
+    """OpenVINO in bfloat16 rounds the second half's inputs to bfloat16 itself: features
+    kept in bfloat16 (half the memory) give the very same frames, on the shipped model."""
+    from vsshiftnet.engine.features import FeatureCache, from_bfloat16, to_bfloat16
+    from vsshiftnet.registry import default_model, load_model
+
+    x = np.array([1.0, -2.5, 3.14159, 1e-3, 65504.0, 1 + 2**-9], np.float32)
+    assert np.abs(from_bfloat16(to_bfloat16(x)) - x).max() <= np.abs(x).max() * 2**-8
+    r = Restorer(load_model(default_model("denoise", "cpu")), device="cpu",
+                 backend="openvino", fp16=True)
+    frames = _clip(9, 32, 48, seed=7)
+    win = plan_window(2, 9, 4, 2)
+    packed = r.feature_cache(2)
+    assert packed is not None and packed.bfloat16
+    a = r.run_window(win, frames.__getitem__, 25.0, cache=packed)
+    plain = FeatureCache(4)
+    b = r.run_window(win, frames.__getitem__, 25.0, cache=plain)
+    np.testing.assert_array_equal(a, b)
+    assert 0 < packed.nbytes * 2 == plain.nbytes
+
+
 def _random_access(r: Restorer, frames: np.ndarray, length: int, pad: int,
                    cuts: set[int]) -> np.ndarray:
     n = len(frames)

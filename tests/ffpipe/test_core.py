@@ -67,3 +67,26 @@ def test_memory_stays_bounded() -> None:
 def test_decode_span(start: int, end: int | None, length: int, pad: int,
                      want: tuple[int, int | None]) -> None:
     assert decode_span(start, end, length, pad) == want
+
+
+@pytest.mark.parametrize("kw, msg", [({"tile": (-1, 16)}, "--tile and --tile-pad"),
+                                     ({"tile_pad": -2}, "--tile and --tile-pad"),
+                                     ({"sc_threshold": 2.0}, "--sc-threshold")])
+def test_options_check_layout(kw: dict[str, object], msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        RestoreOptions(sigma=10, **kw).check()  # type: ignore[arg-type]
+
+
+def test_fitted_options_carry_the_reuse_decision() -> None:
+    """A Ray task builds its own Restorer from the options: it must keep (or not keep)
+    first-stage features as the driver's plan decided, whatever its own plan would say."""
+    r = Restorer(tiny_net(), device="cpu")
+    opts = RestoreOptions(sigma=10).fitted(r, 64, 48)
+    assert opts.length and opts.reuse_features is r.keep_features
+    worker = Restorer(tiny_net(), device="cpu")
+    assert worker.feature_cache(opts.length_pad) is not None  # its own default: reuse
+    worker.pin_features(False, opts.length_pad)
+    assert worker.feature_cache(opts.length_pad) is None and worker.feature_frames == 0
+    worker.pin_features(True, opts.length_pad)
+    assert worker.feature_cache(opts.length_pad) is not None
+    assert worker.feature_frames == 2 * opts.length_pad

@@ -70,19 +70,40 @@ def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet) -> None:
     frames = frames_array(src).astype(np.float32)
     # The whole clip at once: one window over every frame, context mirrored at both ends,
     # through the same two halves (first stage per frame, then the rest) as the plugin
-    r = Restorer(net, device="cpu")
+    # (float32: in 16 bits the plugin holds frames as half floats, test_half_frames)
+    r = Restorer(net, device="cpu", fp16=False)
     cache = FeatureCache(n_frames) if r.reuses_features else None
     whole = r.run_window(plan_window(0, n_frames, n_frames, reach), frames.__getitem__, 25.0,
                          cache=cache)
     errors = {}
     for pad in (0, 2, reach):
-        out = svs.denoise(src, 25, model=net, length=length, length_pad=pad)
+        out = svs.denoise(src, 25, model=net, length=length, length_pad=pad, fp16=False)
         # Frames 4..7 form one interior window; its neighbours behave the same way.
         got = np.stack([np.stack(planes_of(out, n)) for n in range(4, 8)])
         errors[pad] = float(np.abs(got - whole[4:8]).max())
     log.info("max |windowed - whole| by length_pad: %s", errors)
     assert errors[reach] <= 1e-5
     assert errors[0] > errors[2] > errors[reach]
+
+
+def test_half_frames(core: vs.Core, net: ShiftNet) -> None:
+    """Where the network computes in 16 bits (the CPU default, bfloat16), the plugin holds
+    its frames and restored windows as half floats: exactly the engine's result on the
+    frames rounded to float16, rounded to float16; within 2e-3 of float frames."""
+    src = random_clip(vs.RGBS, 32, 32, 8, seed=4)
+    frames = frames_array(src).astype(np.float32)
+    r = Restorer(net, device="cpu")
+    assert r.half_frames and not Restorer(net, device="cpu", fp16=False).half_frames
+    win = plan_window(0, 8, 8, 2)
+
+    def engine(x: np.ndarray) -> np.ndarray:
+        cache = FeatureCache(4) if r.reuses_features else None
+        return r.run_window(win, x.__getitem__, 25.0, cache=cache)
+
+    want = engine(frames.astype(np.float16).astype(np.float32)).astype(np.float16)
+    got = frames_array(svs.denoise(src, 25, model=net, length=8, length_pad=2))
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert 0 < np.abs(got - engine(frames)).max() <= 2e-3
 
 
 def test_scene_cut_isolates_frames(core: vs.Core, net: ShiftNet) -> None:

@@ -9,26 +9,36 @@ from concurrent.futures import Future
 
 
 class WindowCache[V]:
+    """At most max_windows restored windows, least recently used first out. With `parts`
+    (how many output frames a window has) and `part` (the one asked for), a window is
+    dropped as soon as each of its frames has been taken once: a sequential pass then keeps
+    only the windows still being delivered, while a frame asked for again (random access)
+    is computed again, with the same result."""
+
     def __init__(self, max_windows: int = 4) -> None:
         if max_windows < 1:
             raise ValueError("max_windows must be at least 1")
         self.max_windows = max_windows
         self._lock = threading.Lock()
         self._done: OrderedDict[Hashable, V] = OrderedDict()
+        self._taken: dict[Hashable, set[int]] = {}
         self._pending: dict[Hashable, Future[V]] = {}
         self.computed = 0  # how many times `compute` ran (for benchmarks)
 
-    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
+    def get(self, key: Hashable, compute: Callable[[], V], *, part: int | None = None,
+            parts: int = 0) -> V:
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
-                return self._done[key]
+                return self._take(key, self._done[key], part, parts)
             fut = self._pending.get(key)
             owner = fut is None
             if fut is None:
                 fut = self._pending[key] = Future()
         if not owner:
-            return fut.result()  # another thread is computing it: wait (GIL released)
+            value = fut.result()  # another thread is computing it: wait (GIL released)
+            with self._lock:
+                return self._take(key, value, part, parts)
         try:
             value = compute()
         except BaseException as e:
@@ -41,8 +51,20 @@ class WindowCache[V]:
             self._done[key] = value
             self.computed += 1
             while len(self._done) > self.max_windows:
-                self._done.popitem(last=False)
+                old, _ = self._done.popitem(last=False)
+                self._taken.pop(old, None)
+            value = self._take(key, value, part, parts)
         fut.set_result(value)
+        return value
+
+    def _take(self, key: Hashable, value: V, part: int | None, parts: int) -> V:
+        """Record that `part` of window `key` was taken; drop the window once all were."""
+        if part is None or key not in self._done:
+            return value
+        taken = self._taken.setdefault(key, set())
+        taken.add(part)
+        if len(taken) >= parts:
+            del self._done[key], self._taken[key]
         return value
 
     def __len__(self) -> int:

@@ -268,10 +268,13 @@ class MemoryPlan:
         return self.network + self.held
 
 
-def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int) -> float:
-    """Float32 buffers a window holds: its input frames (RGB), its output, the
-    caller's extra frames (e.g. cached windows) and the blend weights."""
-    return 4.0 * h * w * (3 * (frames + keep + extra_frames) + 1)
+def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int,
+               sample_bytes: int = 4) -> float:
+    """Buffers a window holds: its input frames (RGB), its output, the caller's extra frames
+    (e.g. cached windows) and the blend weights. sample_bytes: of the caller's frames (2 for
+    half floats: the output is then float32 while computed, plus its half copy)."""
+    out = 4 + (sample_bytes if sample_bytes != 4 else 0)
+    return h * w * (3.0 * (sample_bytes * (frames + extra_frames) + out * keep) + 4)
 
 
 def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int,
@@ -294,17 +297,19 @@ def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,
 def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budget: int,
          tile: tuple[int, int], pad: int, extra_frames: int = 0,
          host_only_held: bool = False, feature_bytes: float = 0.0,
-         margin: int = 0) -> MemoryPlan:
+         split_bytes: float = 0.0, margin: int = 0, sample_bytes: int = 4) -> MemoryPlan:
     """The layout for a window of `frames` frames of w x h returning `keep`: `tile` when it is
     given (checked), else the whole frame or the fewest tiles that fit the budget.
     host_only_held: the frames live in host RAM and the budget is device memory (CUDA).
     feature_bytes: bytes per computed pixel (tile overlap included) of the first-stage
-    features kept across windows (engine.features). margin: border pixels added around
-    the frame (Restorer.margin)."""
+    features kept across windows (engine.features); split_bytes: bytes per pixel-frame of a
+    tile that the network in two halves needs beyond the estimate (the second half's
+    features input). margin: border pixels added around the frame (Restorer.margin).
+    sample_bytes: of the frames the caller holds (held_bytes)."""
     if max(h, w) > MAX_SIDE:
         raise MemoryBudgetError(f"frames of {w}x{h} are larger than {MAX_SIDE}x{MAX_SIDE}, "
                                 "the largest size planned for; scale the video down first")
-    held = held_bytes(h, w, frames, keep, extra_frames)
+    held = held_bytes(h, w, frames, keep, extra_frames, sample_bytes)
     room = budget if host_only_held else budget - held
     hint = (f"a window of {frames} frames ({keep} output) of {w}x{h}")
     if host_only_held and held > available_ram():
@@ -313,7 +318,8 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
                                 "length / length_pad")
     if tile != (0, 0):
         n, th, tw = _tile_pixels(h, w, tile, pad, margin)
-        net = _net_bytes(model, frames, keep, th, tw, n > 1) + feature_bytes * n * th * tw
+        net = (_net_bytes(model, frames, keep, th, tw, n > 1)
+               + (feature_bytes * n + split_bytes * frames) * th * tw)
         if net > room:
             raise MemoryBudgetError(
                 f"tile={tile[0]}x{tile[1]} (+{pad} px overlap) needs about "
@@ -333,7 +339,8 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
         for nx in range(1, max(1, w // MIN_TILE) + 1):
             t = (0 if nx == 1 else -(-w // nx), 0 if ny == 1 else -(-h // ny))
             n, th, tw = _tile_pixels(h, w, t, pad, margin)
-            net = _net_bytes(model, frames, keep, th, tw, n > 1) + feature_bytes * n * th * tw
+            net = (_net_bytes(model, frames, keep, th, tw, n > 1)
+                   + (feature_bytes * n + split_bytes * frames) * th * tw)
             if net <= room:
                 cost = float(n * th * tw)
                 if best is None or cost < best[0]:

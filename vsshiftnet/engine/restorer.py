@@ -24,7 +24,8 @@ from .windows import Window
 log = logging.getLogger(__name__)
 
 Sigma = float | np.ndarray | None  # 0-255 scale; an array is (T, 1, H, W)
-Frames = np.ndarray | Sequence[np.ndarray]  # (T, 3, H, W), or T frames of (3, H, W)
+#: (T, 3, H, W), or T frames, each (3, H, W) or three (H, W) planes
+Frames = np.ndarray | Sequence[np.ndarray | Sequence[np.ndarray]]
 
 
 class RunStats:
@@ -91,6 +92,9 @@ class Restorer:
         #: full-size float RGB frames the caller keeps beyond the window (e.g. cached
         #: windows); counted in the budget
         self.reserve_frames = 0
+        #: bytes per sample of the frames the caller holds (the window's inputs and cached
+        #: outputs): 2 where it keeps them as half floats (half_frames)
+        self.frame_bytes = 4
         # the estimate traces the torch path; OpenVINO in bfloat16 measured about what torch
         # needs in float32 (tests/engine/test_memory.py), so other runtimes count float32
         est_dtype = (_DTYPES[self.backend.precision] if self.backend.name == "torch"
@@ -103,10 +107,20 @@ class Restorer:
         #: features of this many frames are kept by the caller's FeatureCache (per tile);
         #: counted in the budget
         self.feature_frames = 0
-        self._features_fit = True
-        self._feature_bytes = 4.0 * 2 * net.config.c0 / net.config.stem**2  # per pixel
+        #: whether feature_cache gives a cache (fit_window decides; pin_features forces)
+        self.keep_features = True
         self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
+        # OpenVINO in bfloat16 rounds the second stage's inputs to bfloat16 itself, so kept
+        # features can be bfloat16 (engine.features): half their memory, the same output
+        self._bf16_features = (self.backend.name == "openvino"
+                               and self.backend.precision == "bfloat16")
+        c = 2 * net.config.c0 / net.config.stem**2  # first-stage channels per pixel
+        self._feature_bytes = (2.0 if self._bf16_features else 4.0) * c  # kept, per pixel
+        # the window's features, float32, as the second half's input; OpenVINO in bfloat16
+        # holds a bfloat16 copy as well (measured: RSS of a 12-frame 604x339 tile, whole
+        # graph vs two halves, +410 MB, i.e. about 6 x c0 bytes per pixel-frame)
+        self._split_bytes = (6.0 if self._bf16_features else 4.0) * c
         # folded RepConv branches: same result, fewer convolutions per step
         self.runner = make_runner(self.backend, fold_repconv(net).eval())
         self.tile = tile
@@ -120,20 +134,29 @@ class Restorer:
         log.info("shiftnet: %s model on %s", net.task, self.backend)
 
     @property
+    def half_frames(self) -> bool:
+        """Whether callers may hold frames as half floats: the network computes in 16 bits,
+        which rounds its inputs more coarsely than float16 does (8 bits of mantissa for
+        bfloat16, 11 for float16 and half floats)."""
+        return self.backend.precision in ("bfloat16", "float16")
+
+    @property
     def num_streams(self) -> int:
         return self.backend.num_streams
 
     def memory_plan(self, h: int, w: int, frames: int, keep: int) -> memory.MemoryPlan:
         """The tile layout for a window of `frames` frames of w x h returning `keep`; raises
         memory.MemoryBudgetError (a ValueError) naming the sizes when it cannot fit."""
-        key = (h, w, frames, keep, self.reserve_frames, self.feature_frames)
+        key = (h, w, frames, keep, self.reserve_frames, self.feature_frames, self.frame_bytes)
         if key not in self._plans:
             self._plans[key] = p = memory.plan(
                 self._activations, h, w, frames, keep,
                 budget=self.max_memory // self.backend.num_streams, tile=self.tile,
                 pad=self.tile_pad, extra_frames=self.reserve_frames,
                 host_only_held=self.backend.is_cuda,
-                feature_bytes=self.feature_frames * self._feature_bytes, margin=self.margin)
+                feature_bytes=self.feature_frames * self._feature_bytes,
+                split_bytes=self._split_bytes if self.feature_frames else 0.0,
+                margin=self.margin, sample_bytes=self.frame_bytes)
             log.info("shiftnet: %dx%d, %d frames: %s tile(s) %s, about %s of max_memory %s",
                      w, h, frames, p.tiles, p.tile, memory.fmt_gb(p.total),
                      memory.fmt_gb(p.budget))
@@ -149,19 +172,29 @@ class Restorer:
         neighbouring windows share; None where features cannot be reused or (fit_window
         found) do not fit max_memory. Every caller of the same frames gets the same path,
         fitted here or not (Ray tasks get their window fitted by the driver)."""
-        if not (self.reuses_features and length_pad and self._features_fit):
+        if not (self.reuses_features and length_pad and self.keep_features):
             return None
-        return FeatureCache(2 * length_pad)
+        return FeatureCache(2 * length_pad, bfloat16=self._bf16_features)
+
+    def pin_features(self, reuse: bool, length_pad: int) -> None:
+        """Take another process's fit_window decision on reusing features (a Ray task gets
+        its driver's, so that a cluster computes what one machine does)."""
+        self.keep_features = reuse
+        self.feature_frames = 2 * length_pad if reuse and self.reuses_features else 0
 
     def fit_window(self, h: int, w: int, length: int, length_pad: int, *, auto_length: bool,
-                   cached_windows: int = 0) -> int:
+                   cached_windows: int | Callable[[int], int] = 0) -> int:
         """Check, before any work, that windows of w x h fit max_memory, and return the
         output frames per window to use: `length`, or with auto_length a shorter one when
         that costs less work per frame within the budget. cached_windows: restored windows
-        the caller keeps besides the one being computed (counted in the budget), as are
-        the features a feature_cache keeps (given up when only they do not fit)."""
+        the caller keeps besides the one being computed (counted in the budget), or a
+        function of the window's output frames giving it; as are the features a
+        feature_cache keeps (given up when only they do not fit)."""
+        def cached(n: int) -> int:
+            return cached_windows(n) if callable(cached_windows) else cached_windows
+
         def plan_for(n: int) -> memory.MemoryPlan:
-            self.reserve_frames = cached_windows * n
+            self.reserve_frames = cached(n) * n
             return self.memory_plan(h, w, n + 2 * length_pad, n)
 
         def attempt(reuse: bool) -> tuple[float, int] | None:
@@ -186,9 +219,9 @@ class Restorer:
             memory.choose_length(plan_for, length, length_pad, auto_length)  # raises
         reuse = min(fits, key=lambda k: fits[k][0])
         self.feature_frames = 2 * length_pad if reuse else 0
-        self._features_fit = reuse or not self.reuses_features
+        self.keep_features = reuse or not self.reuses_features
         chosen = fits[reuse][1]
-        self.reserve_frames = cached_windows * chosen
+        self.reserve_frames = cached(chosen) * chosen
         if chosen != length:
             log.info("shiftnet: %dx%d: %d output frames per window (not %d) fit max_memory "
                      "with less work per frame", w, h, chosen, length)
@@ -295,22 +328,27 @@ class Restorer:
         """One tile's region through features (per frame, cached) + restore; returns the
         restored kept frames and how many frames' features were computed."""
         key = (r.y0, r.y1, r.x0, r.x1)
-        feats: dict[int, np.ndarray] = {}
+        window: np.ndarray | None = None  # (T, C, h, w): the second stage's input, filled
+        first: dict[int, int] = {}  # source -> its first slot (a mirrored frame repeats)
         n_new = 0
-        for slot, src in enumerate(sources):  # a mirrored frame may appear twice
-            if src in feats:
+        for slot, src in enumerate(sources):
+            if src in first:
+                assert window is not None
+                window[slot] = window[first[src]]
                 continue
+            first[src] = slot
             found = cache.get(key, src)
             if found is None:
                 nm = noise_for([slot], r)
-                found = self.runner.features(crop([slot], r)[0],
-                                             None if nm is None else nm[0] / np.float32(255))
-                cache.put(key, src, found)
+                found = cache.put(key, src, self.runner.features(
+                    crop([slot], r)[0], None if nm is None else nm[0] / np.float32(255)))
                 n_new += 1
-            feats[src] = found
+            if window is None:
+                window = np.empty((len(sources), *found.shape), np.float32)
+            window[slot] = found
+            del found
         cache.retain(key, sources)
-        window = np.stack([feats[s] for s in sources])
-        del feats
+        assert window is not None
         kept = crop(range(len(sources))[keep], r)
         return self.runner.restore(kept, window, keep), n_new
 

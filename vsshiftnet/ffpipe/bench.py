@@ -1,14 +1,19 @@
 """ffpipe overhead: end-to-end fps against the network alone, same clip, same run.
 
     python -m vsshiftnet.ffpipe.bench [--frames 12] [--size 960x540] [--model M | --random cpu]
+    python -m vsshiftnet.ffpipe.bench --compare [--sizes 960x540,1920x1080] [--frames 24]
     python -m vsshiftnet.ffpipe.bench --ray [ADDRESS] [--frames 96 --size 256x144 --segment 24]
 
-Absolute fps hold for this machine only; the ratio is the figure to compare.
+Absolute fps hold for this machine only; the ratio is the figure to compare. `--compare`
+runs each configuration of vsshiftnet.engine.baseline (`before`: the engine as it was before
+the backends and the memory budget; `float32`; `default`) in a process of its own and prints
+fps against `before`, measured in the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import resource
 import subprocess
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
+from ..engine.baseline import CONFIGS, use_old_path
 from ..engine.restorer import STATS
 from . import raybench
 from .color import ColorSpec, YuvConverter
@@ -62,6 +68,38 @@ def _network_alone(restorer: Restorer, frames: list[np.ndarray], opts: RestoreOp
     return n / (time.perf_counter() - t0)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    rows = ["| size | configuration | network fps | ffpipe fps | ffpipe fps vs before | "
+            "network runs per frame | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+    for size in args.sizes.split(","):
+        base = None
+        for config in args.configs.split(","):
+            cmd = [sys.executable, "-m", "vsshiftnet.ffpipe.bench", "--json", "--config", config,
+                   "--size", size, "--frames", str(args.frames), "--length", str(args.length),
+                   "--length-pad", str(args.length_pad), "--codec", args.codec,
+                   "--preset", args.preset, "--device", args.device]
+            if args.model:
+                cmd += ["--model", args.model]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode:
+                r: dict = {"skipped": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
+            else:
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+            if "skipped" in r:
+                rows.append(f"| {size} | {config} | - | - | - | - | {r['skipped']} |")
+            else:
+                base = r["pipe_fps"] if config == "before" else base
+                ratio = f"{r['pipe_fps'] / base:.2f}x" if base else "-"
+                rows.append(f"| {size} | {config} | {r['net_fps']:.3f} | {r['pipe_fps']:.3f} | "
+                            f"{ratio} | {r['runs_per_frame']:.2f} | {r['rss_mb']:.0f} |")
+            if args.progress:
+                sys.stdout.write(rows[-1] + "\n")
+    sys.stdout.write(f"{args.frames} frames, length {args.length} pad {args.length_pad}, "
+                     f"{args.codec} {args.preset}, each row its own process:\n")
+    sys.stdout.write("\n".join(rows) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vsshiftnet.ffpipe.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,16 +114,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
     p.add_argument("--codec", default="libx264", help="encoder for the ffpipe run")
     p.add_argument("--preset", default="medium")
+    p.add_argument("--compare", action="store_true",
+                   help="each of --configs at each of --sizes, each in its own process")
+    p.add_argument("--sizes", default="960x540,1920x1080")
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--progress", action="store_true", help="print each row as it is measured")
+    p.add_argument("--config", default="default", choices=list(CONFIGS), help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     raybench.add_args(p)
     args = p.parse_args(argv)
+    if args.compare:
+        if args.random or args.ray is not None:
+            p.error("--compare runs the shipped model (or --model) without --ray/--random")
+        return _compare(args)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.ray is not None:
         if args.random:
             p.error("--ray loads the model in each task: pass --model (a card or a file)")
         return raybench.run(args, lambda folder: _clip(folder, args.size, args.frames,
                                                        find_tool("ffmpeg")))
+    if args.config == "before":
+        use_old_path()
     opts = RestoreOptions(task="denoise", sigma=25.0, model=args.model, device=args.device,
-                          length=args.length, length_pad=args.length_pad)
+                          length=args.length, length_pad=args.length_pad,
+                          **CONFIGS[args.config])  # type: ignore[arg-type]
     if args.random:
         from ..arch import OFFICIAL, ShiftNet, cpu_config
 
@@ -111,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         run(job, restorer)
         pipe_fps = len(frames) / (time.perf_counter() - t0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        sys.stdout.write(json.dumps({"net_fps": net_fps, "pipe_fps": pipe_fps,
+                                     "runs_per_frame": runs, "rss_mb": rss}) + "\n")
+        return 0
     rows = [("network alone (StreamRestorer)", net_fps),
             (f"ffpipe end to end ({args.codec} {args.preset})", pipe_fps)]
     out = sys.stdout
@@ -121,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         out.write(f"{name:<44} {fps:>8.3f} {1000 / fps:>9.1f}\n")
     out.write(f"{'overhead ratio (network fps / ffpipe fps)':<44} {net_fps / pipe_fps:>8.3f}\n")
     out.write(f"{'network runs per output frame':<44} {runs:>8.2f}\n")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.write(f"{'peak RSS of this process (MB)':<44} {rss:>8.0f}\n")
     return 0
 

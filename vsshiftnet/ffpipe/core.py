@@ -48,6 +48,9 @@ class RestoreOptions:
     sc: bool = True
     sc_threshold: float = DEFAULT_SC_THRESHOLD
     max_memory: str | None = None  # bytes or "3G"; None: the engine's default budget
+    # first-stage features kept across windows (None: as the memory plan decides; fitted
+    # sets it, so that Ray tasks compute what the driver planned)
+    reuse_features: bool | None = None
 
     def check(self) -> None:
         if self.task not in ("denoise", "deblur"):
@@ -72,17 +75,18 @@ class RestoreOptions:
             from ..engine.memory import parse_bytes  # torch-free callers stay light elsewhere
 
             parse_bytes(self.max_memory)
+        if min(self.tile) < 0 or self.tile_pad < 0:
+            raise ValueError("--tile and --tile-pad must not be negative")
+        if not 0 < self.sc_threshold <= 1:
+            raise ValueError("--sc-threshold must be in (0, 1]")
 
     def fitted(self, restorer: Restorer, width: int, height: int) -> RestoreOptions:
         """These options with the window length the memory plan picks for the frame size;
         raises ValueError (engine.memory.MemoryBudgetError) when nothing fits."""
         length = restorer.fit_window(height, width, self.length or DEFAULT_LENGTH,
                                      self.length_pad, auto_length=self.length is None)
-        return dataclasses.replace(self, length=length)
-        if min(self.tile) < 0 or self.tile_pad < 0:
-            raise ValueError("--tile and --tile-pad must not be negative")
-        if not 0 < self.sc_threshold <= 1:
-            raise ValueError("--sc-threshold must be in (0, 1]")
+        return dataclasses.replace(self, length=length,
+                                   reuse_features=restorer.keep_features)
 
 
 def add_restore_args(p: argparse.ArgumentParser) -> None:
@@ -139,9 +143,12 @@ def build_restorer(opts: RestoreOptions) -> Restorer:
 
     model = opts.model or default_model(opts.task, opts.device)
     net = load_model(model, task=opts.task)
-    return Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
-                    tile_pad=opts.tile_pad, backend=opts.backend, threads=opts.threads,
-                    num_streams=opts.num_streams, max_memory=opts.max_memory)
+    r = Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
+                 tile_pad=opts.tile_pad, backend=opts.backend, threads=opts.threads,
+                 num_streams=opts.num_streams, max_memory=opts.max_memory)
+    if opts.reuse_features is not None:
+        r.pin_features(opts.reuse_features, opts.length_pad)
+    return r
 
 
 def decode_span(start: int, end: int | None, length: int, length_pad: int

@@ -31,6 +31,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
+from ..engine.baseline import CONFIGS, use_old_path
 from ..engine.restorer import STATS
 
 
@@ -51,14 +52,6 @@ def _source(width: int, height: int, frames: int) -> vs.VideoNode:
     return core.std.SetFrameProps(clip, _Matrix=1, _Range=0)
 
 
-#: name -> keyword arguments of vsshiftnet.denoise
-CONFIGS: dict[str, dict[str, object]] = {
-    "before": {"backend": "torch", "fp16": False, "max_memory": 2**40},
-    "float32": {"fp16": False},
-    "default": {},
-}
-
-
 def _one(args: argparse.Namespace) -> dict[str, object]:
     """One sequential pass in this process; returns its figures."""
     from ..engine import memory
@@ -72,17 +65,14 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
     kw = dict(CONFIGS[args.config])
     if args.max_memory and args.config != "before":
         kw["max_memory"] = args.max_memory
-    length = args.length or DEFAULT_LENGTH
     if args.config == "before":  # whole frames: refuse what would not fit in this machine
-        from ..engine import Restorer, restorer
-        from ..engine.backends import torch_runner
+        from ..engine import Restorer
         from ..registry import default_model, load_model
 
-        # the old path: no frame chunks, no feature reuse (this process only)
-        torch_runner.FRAME_CHUNK = restorer.FRAME_CHUNK = 0
-        restorer.Restorer.reuses_features = property(lambda self: False)  # type: ignore
+        use_old_path()
         r = Restorer(load_model(args.model or default_model("denoise", "cpu")),
                      device="cpu", backend="torch", fp16=False, max_memory=2**40)
+        length = args.length or DEFAULT_LENGTH
         need = r.memory_plan(h, w, length + 2 * args.length_pad, length).total
         if need > 0.85 * memory.available_ram():
             return {"skipped": f"needs about {need / 1e9:.0f} GB, more than this machine has"}
@@ -90,17 +80,24 @@ def _one(args: argparse.Namespace) -> dict[str, object]:
     out = denoise(src, sigma=20, model=args.model, length=args.length,
                   length_pad=args.length_pad, **kw)  # type: ignore[arg-type]
     # The first window pays for start-up (a backend's export and compilation, or loading it
-    # from the disk cache): timed apart; fps are the frames after it.
-    warm = min(length, args.frames - 1)
-    t0 = time.perf_counter()
+    # from the disk cache): timed apart; fps are the frames after it (the window length may
+    # be shortened by the memory plan, so "after it" is read from the work counters).
+    STATS.reset()
+    warm = 0
+    first = 0.0
+    t0 = t1 = time.perf_counter()
     for n, frame in enumerate(out.frames(close=True)):  # sequential pass, as vspipe does it
         del frame
-        if n + 1 == warm:
+        if not warm and STATS.output_frames:
+            warm = max(n + 1, STATS.output_frames)  # frames already restored
             first = time.perf_counter() - t0
             STATS.reset()
             t1 = time.perf_counter()
     total = time.perf_counter() - t1
     timed = args.frames - warm
+    if not warm or not timed or not STATS.forward_seconds:
+        raise SystemExit(f"vs.bench: --frames {args.frames} leaves no frames after the first "
+                         "window to time; give more frames")
     return {"fps": timed / total, "net_fps": timed / STATS.forward_seconds,
             "runs_per_frame": STATS.runs_per_frame, "first_window_s": first,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -97,18 +97,20 @@ def _range(full: bool) -> str:
     return "full" if full else "limited"
 
 
-def to_rgbs(clip: vs.VideoNode, cs: ColorSetup) -> vs.VideoNode:
-    """RGBS in [0, 1] at the clip's size; GRAY becomes three equal channels."""
+def to_rgbs(clip: vs.VideoNode, cs: ColorSetup, half: bool = False) -> vs.VideoNode:
+    """RGBS in [0, 1] at the clip's size (RGBH with half: half the memory, for networks that
+    compute in 16 bits anyway); GRAY becomes three equal channels."""
     core = vs.core
     clip = core.std.RemoveFrameProps(clip, _COLOR_PROPS)
     if cs.family == vs.GRAY:
-        g = core.resize.Point(clip, format=vs.GRAYS, range_in_s=_range(cs.full_range),
-                              range_s="full")
+        g = core.resize.Point(clip, format=vs.GRAYH if half else vs.GRAYS,
+                              range_in_s=_range(cs.full_range), range_s="full")
         return core.std.ShufflePlanes([g, g, g], [0, 0, 0], vs.RGB)
+    rgb = vs.RGBH if half else vs.RGBS
     if cs.family == vs.RGB:
-        return core.resize.Point(clip, format=vs.RGBS, range_in_s=_range(cs.full_range),
+        return core.resize.Point(clip, format=rgb, range_in_s=_range(cs.full_range),
                                  range_s="full")
-    return core.resize.Bilinear(clip, format=vs.RGBS, matrix_in=cs.matrix,
+    return core.resize.Bilinear(clip, format=rgb, matrix_in=cs.matrix,
                                 range_in_s=_range(cs.full_range),
                                 chromaloc_in_s=_CHROMALOC_NAMES[cs.chromaloc])
 

@@ -201,28 +201,38 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     net = _load_net(fname, task, model, device)
     core = vs.core
     # Enough windows for every worker thread's block plus the next one, so a sequential pass
-    # never recomputes a window.
-    max_windows = 2 + -(-core.num_threads // length) + num_streams
+    # never recomputes a window; a window is dropped once all its frames were taken, so a
+    # sequential pass holds only the windows being delivered or computed (live_windows).
+    def max_windows(n: int) -> int:
+        return 2 + -(-core.num_threads // n) + num_streams
+
+    def live_windows(n: int) -> int:
+        return -(-core.num_threads // n) + num_streams
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
                             backend=backend, threads=threads, num_streams=num_streams,
                             max_memory=max_memory)
+        # frames as half floats where the network computes in 16 bits (half the memory)
+        half = restorer.half_frames
+        restorer.frame_bytes = 2 if half else 4
         # the memory plan fails here, before any frame is requested, if nothing fits
         length = restorer.fit_window(clip.height, clip.width, length, length_pad,
-                                     auto_length=auto_length, cached_windows=max_windows - 1)
+                                     auto_length=auto_length,
+                                     cached_windows=lambda n: live_windows(n) - 1)
     except ValueError as e:
         raise _err(fname, str(e)) from e
-    max_windows = 2 + -(-core.num_threads // length) + num_streams
 
-    # 2. Build the graph: to RGBS, the windowed network step, back to the input's format.
+    # 2. Build the graph: to RGBS (or RGBH), the windowed network step, back to the input's
+    # format.
     from .step import WindowStep
 
-    clips = [convert.to_rgbs(clip, cs)]
+    clips = [convert.to_rgbs(clip, cs, half)]
     if noise is not None:
         clips.append(convert.noise_map(noise, clip.num_frames))
     step = WindowStep(restorer, num_frames=clip.num_frames, length=length,
                       length_pad=length_pad, sc=sc_flag, sigma=sigma_value,
-                      has_noise_map=noise is not None, max_windows=max_windows)
+                      has_noise_map=noise is not None, max_windows=max_windows(length),
+                      half=half)
     restored = run_step(clips, step, name=fname)
     log.debug("%s: %s, length=%d, length_pad=%d, tile=%s", fname, fmt.name, length, length_pad,
               tile_wh)

@@ -14,21 +14,24 @@ from .protocol import Frame
 log = logging.getLogger(__name__)
 
 
-def _rgb(frame: Frame) -> np.ndarray:
-    """(3, H, W) float32 copy of an RGBS frame."""
-    return np.stack([np.asarray(frame.plane(p)) for p in range(3)])
+def _rgb(frame: Frame) -> list[np.ndarray]:
+    """An RGBS or RGBH frame's three planes, read in place: the engine cuts its tiles from them, so
+    the window holds no float copy of its frames besides VapourSynth's own."""
+    return [np.asarray(frame.plane(p)) for p in range(3)]
 
 
 class WindowStep:
     """Frame n of the output is frame n of the restored window that covers it.
 
-    clips[0] is the RGBS input; clips[1], when present, the GRAYS noise map (sigma, 0-255).
-    Windows depend only on n's grid block (and the scene cuts inside the fetched frames), so
-    the output does not depend on which frame is requested first or by how many threads.
+    clips[0] is the RGBS (or, with half, RGBH) input; clips[1], when present, the GRAYS noise
+    map (sigma, 0-255). Windows depend only on n's grid block (and the scene cuts inside the
+    fetched frames), so the output does not depend on which frame is requested first or by
+    how many threads.
     """
 
     def __init__(self, restorer: Restorer, *, num_frames: int, length: int, length_pad: int,
-                 sc: bool, sigma: float | None, has_noise_map: bool, max_windows: int) -> None:
+                 sc: bool, sigma: float | None, has_noise_map: bool, max_windows: int,
+                 half: bool = False) -> None:
         self.restorer = restorer
         self.num_frames = num_frames
         self.length = length
@@ -36,6 +39,7 @@ class WindowStep:
         self.sc = sc
         self.sigma = sigma
         self.has_noise_map = has_noise_map
+        self.half = half  # RGBH in and out: restored windows are kept as float16
         self.cache: WindowCache[np.ndarray] = WindowCache(max_windows)
         # first-stage features that consecutive windows share (computed once per frame)
         self.features = restorer.feature_cache(length_pad)
@@ -66,9 +70,13 @@ class WindowStep:
             if self.has_noise_map:
                 def sigma(i: int) -> np.ndarray:
                     return np.asarray(noise[i].plane(0))[None]
-            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
-                                            cache=self.features)
+            out = self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
+                                           cache=self.features)
+            return out.astype(np.float16) if self.half else out
 
-        restored = self.cache.get(win.key, compute)
+        # each output frame is taken once in a pass: a window is dropped when all its frames
+        # were (VapourSynth's own cache answers repeated requests of a frame)
+        restored = self.cache.get(win.key, compute, part=n - win.outputs.start,
+                                  parts=len(win.outputs))
         out = restored[n - win.outputs.start]
         return [out[0], out[1], out[2]]
