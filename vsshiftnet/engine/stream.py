@@ -40,12 +40,15 @@ class StreamRestorer:
         fc = getattr(restorer, "feature_cache", None)
         self._features = fc(length_pad) if fc is not None and self._pool is None else None
         self.on_window: Callable[[int], None] | None = None  # called with each window size
+        # frames kept as half floats where the network computes in 16 bits (as the plugin
+        # keeps them; README "What the plugin holds"): half the memory of the window
+        self._half = bool(getattr(restorer, "half_frames", False))
 
     def push(self, frame: np.ndarray, scene_cut: bool = False) -> list[np.ndarray]:
         """Add the next frame (3, H, W) float32; scene_cut marks it as a scene's first frame.
         Returns the restored frames that are now ready, in order."""
         i = self._received
-        self._frames[i] = frame
+        self._frames[i] = frame.astype(np.float16) if self._half else frame
         if scene_cut:
             self._cuts.add(i)
         self._received += 1

@@ -83,6 +83,8 @@ class RestoreOptions:
     def fitted(self, restorer: Restorer, width: int, height: int) -> RestoreOptions:
         """These options with the window length the memory plan picks for the frame size;
         raises ValueError (engine.memory.MemoryBudgetError) when nothing fits."""
+        # the stream keeps its frames as half floats where the network computes in 16 bits
+        restorer.frame_bytes = 2 if restorer.half_frames else 4
         length = restorer.fit_window(height, width, self.length or DEFAULT_LENGTH,
                                      self.length_pad, auto_length=self.length is None)
         return dataclasses.replace(self, length=length,
