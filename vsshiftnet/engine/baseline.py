@@ -7,6 +7,10 @@ it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from typing import Any
+
 CONFIGS: dict[str, dict[str, object]] = {
     "before": {"backend": "torch", "fp16": False, "max_memory": 2**40},
     "float32": {"fp16": False},
@@ -21,3 +25,12 @@ def use_old_path() -> None:
 
     torch_runner.FRAME_CHUNK = restorer.FRAME_CHUNK = 0
     restorer.Restorer.reuses_features = property(lambda self: False)  # type: ignore[method-assign,assignment]
+
+
+def run_config(cmd: list[str]) -> dict[str, Any]:
+    """One `--json` benchmark row in a process of its own (so its peak RSS is its own): its
+    figures, or {"skipped": why} when it failed."""
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        return {"skipped": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
-from ..engine.baseline import CONFIGS, use_old_path
+from ..engine.baseline import CONFIGS, run_config, use_old_path
 from ..engine.restorer import STATS
 from . import raybench
 from .color import ColorSpec, YuvConverter
@@ -80,11 +80,7 @@ def _compare(args: argparse.Namespace) -> int:
                    "--preset", args.preset, "--device", args.device]
             if args.model:
                 cmd += ["--model", args.model]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode:
-                r: dict = {"skipped": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
-            else:
-                r = json.loads(res.stdout.strip().splitlines()[-1])
+            r = run_config(cmd)
             if "skipped" in r:
                 rows.append(f"| {size} | {config} | - | - | - | - | {r['skipped']} |")
             else:

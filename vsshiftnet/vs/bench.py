@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 
@@ -31,7 +30,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
-from ..engine.baseline import CONFIGS, use_old_path
+from ..engine.baseline import CONFIGS, run_config, use_old_path
 from ..engine.restorer import STATS
 
 
@@ -119,11 +118,7 @@ def _compare(args: argparse.Namespace) -> int:
                 cmd += ["--max-memory", args.max_memory]
             if args.model:
                 cmd += ["--model", args.model]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode:
-                r: dict = {"skipped": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
-            else:
-                r = json.loads(res.stdout.strip().splitlines()[-1])
+            r = run_config(cmd)
             if "skipped" in r:
                 rows.append(f"| {size} | {config} | - | - | - | - | {r['skipped']} |")
             else:
