@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from vsshiftnet.arch import ShiftNet, cpu_config
 from vsshiftnet.arch.config import OFFICIAL
@@ -65,15 +68,18 @@ def test_estimate_is_linear_and_covers_every_configuration() -> None:
 def test_budget_plans_tiles_that_fit_and_match_forced_tiles() -> None:
     net = tiny_net()
     frames = np.random.default_rng(1).random((2, 3, 160, 224), dtype=np.float32)
-    whole = Restorer(net, device="cpu", max_memory="8G")
+    # torch: no runtime working memory besides the activations (OpenVINO's OV_SCRATCH
+    # alone is over this tiny network's budget)
+    whole = Restorer(net, device="cpu", backend="torch", max_memory="8G")
     need = whole.memory_plan(160, 224, 2, 2)
     assert need.tiles == 1
     budget = max(16 * 10**6, int(need.held + 0.6 * need.network))  # a few tiles
-    small = Restorer(net, device="cpu", max_memory=budget)
+    small = Restorer(net, device="cpu", backend="torch", max_memory=budget)
     plan = small.memory_plan(160, 224, 2, 2)
     assert plan.tiles > 1 and plan.total <= budget
     a = small.run(frames, 20.0)
-    b = Restorer(net, device="cpu", tile=plan.tile, max_memory="8G").run(frames, 20.0)
+    b = Restorer(net, device="cpu", backend="torch", tile=plan.tile,
+                 max_memory="8G").run(frames, 20.0)
     np.testing.assert_array_equal(a, b)
     assert 0 < np.abs(a - whole.run(frames, 20.0)).max() < 3e-3
 
@@ -102,3 +108,18 @@ def test_window_length_shrinks_only_when_automatic() -> None:
     assert plan.total <= 300e6
     with pytest.raises(mem.MemoryBudgetError):
         r.fit_window(1080, 1920, 8, 2, auto_length=False, cached_windows=1)
+
+
+def test_measure_command_prints_measured_against_estimate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The command behind the estimate's calibration: a process per row, the real engine on
+    # the default runtime, with and without kept features.
+    net = tiny_net()
+    ckpt = tmp_path / "tiny.pth"
+    torch.save({"params": net.state_dict(), "config": net.config.to_dict()}, ckpt)
+    assert mem.main(["--model", str(ckpt), "--measure", "--sizes", "128x96"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 128x96")]
+    assert [r.split("|")[2].strip() for r in rows] == ["no", "yes"]
+    for r in rows:
+        ratio = float(r.split("|")[5])
+        assert 0.2 < ratio < 2.0, r  # measured / estimate: the estimate is about right

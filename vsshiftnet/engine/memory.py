@@ -37,6 +37,9 @@ CPU_SHARE = 0.5
 CUDA_SHARE = 0.8
 #: Measured RSS over traced tensor peak (allocator slack, oneDNN scratch; engine bench).
 SLACK = 1.15
+#: OpenVINO's working memory beyond the activations (measured with a tiny network: 97 MB
+#: against 34 MB traced, tests/engine/test_memory.py)
+OV_SCRATCH = 64 * 1000**2
 #: Smallest tile core the planner tries (smaller tiles are mostly overlap).
 MIN_TILE = 64
 #: Largest frame side any layout is planned for.
@@ -211,8 +214,10 @@ class ActivationModel:
 
     PROBE = (64, 128)  # probe sides, rounded up to the network's `multiple`
 
-    def __init__(self, net: nn.Module, dtype: torch.dtype, frame_chunk: int = 0) -> None:
+    def __init__(self, net: nn.Module, dtype: torch.dtype, frame_chunk: int = 0,
+                 scratch: float = 0.0) -> None:
         self._net = net
+        self._scratch = scratch  # the runtime's working memory, whatever the window
         self._meta: nn.Module | None = None
         self._multiple = int(getattr(net, "multiple", 16))
         self._dtype = dtype
@@ -241,7 +246,8 @@ class ActivationModel:
 
     def peak(self, frames: int, keep: int, h: int, w: int) -> float:
         f = self.fit(frames, keep)
-        return SLACK * (f.const + f.per_pixel * self._padded(h) * self._padded(w))
+        return (SLACK * (f.const + f.per_pixel * self._padded(h) * self._padded(w))
+                + self._scratch)
 
     def bytes_per_pixel_frame(self, frames: int, keep: int) -> float:
         return SLACK * self.fit(frames, keep).per_pixel / frames
@@ -405,9 +411,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="960x540,1920x1080,3840x2160")
     ap.add_argument("--stages", type=int, default=0, metavar="N",
                     help="instead: the N modules with the highest peak, per frame chunk")
+    ap.add_argument("--measure", action="store_true",
+                    help="instead: the engine's measured peak RSS per window (default "
+                         "runtime, whole frame, with and without kept features) next to "
+                         "the estimate, each in a process of its own")
+    ap.add_argument("--measure-one", metavar="WxH:reuse", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     frames = DEFAULT_LENGTH + 2 * DEFAULT_LENGTH_PAD
     out = sys.stdout
+    if args.measure_one:
+        size, reuse = args.measure_one.split(":")
+        w, h = (int(v) for v in size.split("x"))
+        added, est = _measure_window(args.model, h, w, reuse == "1")
+        out.write(f"{added} {est}\n")
+        return 0
+    if args.measure:
+        return _print_measured(args.model, args.sizes, out)
     if args.stages:
         return _print_stages(load_model(args.model), args.model, frames, DEFAULT_LENGTH,
                              args.stages, out)
@@ -427,6 +446,63 @@ def main(argv: list[str] | None = None) -> int:
         except MemoryBudgetError as e:
             got = f"does not fit: {e}"
         out.write(f"| {size} | {fmt_gb(whole)} | {got} |\n")
+    return 0
+
+
+def _measure_window(model: str, h: int, w: int, reuse: bool) -> tuple[int, int]:
+    """(bytes of peak RSS added, estimate of them) while the engine restores three
+    consecutive windows of w x h in one tile, the frames already in memory."""
+    import numpy as np
+
+    from ..registry import load_model
+    from .restorer import Restorer
+    from .windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, plan_window
+
+    length, pad = DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
+    r = Restorer(load_model(model), device="cpu", max_memory="1T")
+    rng = np.random.default_rng(0)
+    small = rng.random((length + 2 * pad, 3, 64, 64), dtype=np.float32)
+    r.run_window(plan_window(pad, len(small), length, pad), lambda i: small[i], 30.0)  # warm
+    n = 3 * length + 2 * pad
+    frames = rng.random((n, 3, h, w), dtype=np.float32)
+    r.pin_features(reuse, pad)
+    cache = r.feature_cache(pad)
+    base = _proc_status("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM
+    for k in range(3):
+        r.run_window(plan_window(pad + k * length, n, length, pad), lambda i: frames[i], 30.0,
+                     cache=cache)
+    added = _proc_status("VmHWM:") - base
+    p = r.memory_plan(h, w, length + 2 * pad, length)
+    return added, int(p.total - 12.0 * (length + 2 * pad) * h * w)  # less the input frames
+
+
+def _proc_status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{key} is not in /proc/self/status")
+
+
+def _print_measured(model: str, sizes: str, out: Any) -> int:
+    import subprocess
+    import sys
+
+    out.write(f"{model}, default runtime, one tile, 3 windows: peak RSS added vs the "
+              "planner's estimate of it\n| size | features kept | measured | estimate | "
+              "measured / estimate |\n|---|---|---|---|---|\n")
+    for size in sizes.split(","):
+        for reuse in (False, True):
+            res = subprocess.run(
+                [sys.executable, "-m", "vsshiftnet.engine.memory", "--model", model,
+                 "--measure-one", f"{size}:{int(reuse)}"],
+                capture_output=True, text=True, check=True)
+            added, est = (int(v) for v in res.stdout.split()[-2:])
+            out.write(f"| {size} | {'yes' if reuse else 'no'} | {fmt_gb(added)} | "
+                      f"{fmt_gb(est)} | {added / est:.2f} |\n")
+            out.flush()
     return 0
 
 

@@ -95,14 +95,19 @@ class Restorer:
         #: bytes per sample of the frames the caller holds (the window's inputs and cached
         #: outputs): 2 where it keeps them as half floats (half_frames)
         self.frame_bytes = 4
-        # the estimate traces the torch path; OpenVINO in bfloat16 measured about what torch
-        # needs in float32 (tests/engine/test_memory.py), so other runtimes count float32
+        # the estimate traces the torch path in the runtime's precision. OpenVINO in bfloat16
+        # keeps its activations in bfloat16: measured peak RSS 0.44-0.58 of the float32
+        # trace on 256x256 to 960x540 windows, 0.8-1.0 of the bfloat16 one plus its own
+        # OV_SCRATCH (`python -m vsshiftnet.engine.memory --measure`); other runtimes count
+        # float32
+        bf16_ov = self.backend.name == "openvino" and self.backend.precision == "bfloat16"
         est_dtype = (_DTYPES[self.backend.precision] if self.backend.name == "torch"
-                     else torch.float32)
+                     else torch.bfloat16 if bf16_ov else torch.float32)
         # the torch runner does per-frame work in chunks (TorchRunner); compiled runtimes
         # plan their own memory and measured about the unchunked trace
         chunk = FRAME_CHUNK if self.backend.name == "torch" else 0
-        self._activations = memory.ActivationModel(net, est_dtype, frame_chunk=chunk)
+        self._activations = memory.ActivationModel(
+            net, est_dtype, frame_chunk=chunk, scratch=memory.OV_SCRATCH if bf16_ov else 0.0)
         self._shares = work.shares(net)
         #: features of this many frames are kept by the caller's FeatureCache (per tile);
         #: counted in the budget
@@ -113,14 +118,13 @@ class Restorer:
         self.task = net.task
         # OpenVINO in bfloat16 rounds the second stage's inputs to bfloat16 itself, so kept
         # features can be bfloat16 (engine.features): half their memory, the same output
-        self._bf16_features = (self.backend.name == "openvino"
-                               and self.backend.precision == "bfloat16")
+        self._bf16_features = bf16_ov
         c = 2 * net.config.c0 / net.config.stem**2  # first-stage channels per pixel
         self._feature_bytes = (2.0 if self._bf16_features else 4.0) * c  # kept, per pixel
-        # the window's features, float32, as the second half's input; OpenVINO in bfloat16
-        # holds a bfloat16 copy as well (measured: RSS of a 12-frame 604x339 tile, whole
-        # graph vs two halves, +410 MB, i.e. about 6 x c0 bytes per pixel-frame)
-        self._split_bytes = (6.0 if self._bf16_features else 4.0) * c
+        # the window's features, float32, as the second half's input, and the two halves'
+        # own working memory: on OpenVINO in bfloat16 about 9 x c bytes per pixel-frame
+        # more than the whole graph (measured, `--measure`: 960x540 windows, 3.08 vs 1.65 GB)
+        self._split_bytes = (9.0 if self._bf16_features else 4.0) * c
         # folded RepConv branches: same result, fewer convolutions per step
         self.runner = make_runner(self.backend, fold_repconv(net).eval())
         self.tile = tile

@@ -51,5 +51,7 @@ class OpenVINORunner(CompiledRunner):
         return compiled.create_infer_request()
 
     def _infer(self, model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        model.infer(inputs)
+        # shared: OpenVINO reads the (contiguous float32) arrays in place instead of copying
+        # them, which for the restore half's features input is ~100 bytes per pixel-frame
+        model.infer(inputs, share_inputs=True)
         return model.get_output_tensor(0).data.copy()  # the request reuses its buffer
