@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,25 @@ def test_measure_command_prints_measured_against_estimate(
     for r in rows:
         ratio = float(r.split("|")[5])
         assert 0.2 < ratio < 2.0, r  # measured / estimate: the estimate is about right
+
+
+def test_choose_length_tries_longer_windows_only_where_tiles_are_needed() -> None:
+    def plan_for(tiles_at: dict[int, tuple[int, float]]) -> Callable[[int], mem.MemoryPlan]:
+        def f(n: int) -> mem.MemoryPlan:
+            if n not in tiles_at:
+                raise mem.MemoryBudgetError(f"a window of {n + 4} frames does not fit")
+            tiles, overhead = tiles_at[n]
+            return mem.MemoryPlan((0, 0), tiles, 0.0, 0.0, 1, int(overhead * 1000), 1000)
+        return f
+
+    # 8 needs tiles: 12 spreads the 4 context frames over more outputs for a little more
+    # overlap (16/12 x 1.1 < 12/8 x 1.1 < 20/16 x 1.5)
+    layouts = {16: (6, 1.5), 12: (2, 1.1), 8: (2, 1.1), 4: (1, 1.0), 2: (1, 1.0)}
+    assert mem.choose_length(plan_for(layouts), 8, 2, auto=True)[0] == 12
+    assert mem.choose_length(plan_for(layouts), 8, 2, auto=False)[0] == 8
+    # 8 fits the whole frame: kept (a longer window would only delay the first frame)
+    whole = {16: (1, 1.0), 12: (1, 1.0), 8: (1, 1.0)}
+    assert mem.choose_length(plan_for(whole), 8, 2, auto=True)[0] == 8
+    # nothing fits: the error names the asked-for length's window, not a longer one
+    with pytest.raises(mem.MemoryBudgetError, match="window of 12 frames"):
+        mem.choose_length(plan_for({}), 8, 2, auto=True)

@@ -362,32 +362,44 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
 
 
 def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad: int,
-                  auto: bool, reuse: Shares | None = None) -> tuple[int, MemoryPlan]:
-    """Output frames per window: `length` itself, or (auto) the shorter window among length,
-    length/2, ... that costs the least network work per output frame (context frames and
-    tile overlap included) within the budget. plan_for(L) plans a window of L outputs;
-    reuse: the model's work shares when the first stage is reused across windows."""
+                  auto: bool, shares: Shares | None = None,
+                  reuse: bool = False) -> tuple[int, MemoryPlan]:
+    """Output frames per window: `length` itself, or (auto, and `length` needs tiles) the
+    window among 2 x length, 1.5 x length, length, length/2, ... that costs the least network
+    work per output frame (context frames and tile overlap included) within the budget:
+    longer windows spread the context frames over more outputs, shorter ones need fewer
+    tiles. plan_for(L) plans a
+    window of L outputs; shares: the model's work shares (vsshiftnet.engine.work; without
+    them a window's cost is its frame count); reuse: whether the first stage is reused
+    across windows."""
     best: tuple[float, int, MemoryPlan] | None = None
     error: MemoryBudgetError | None = None
-    cand = length
-    while cand >= 1:
+    cands = [length]
+    if auto:
+        cands = sorted({2 * length, length * 3 // 2, *(length >> k for k in
+                                                     range(length.bit_length()))}, reverse=True)
+        try:
+            whole = plan_for(length)
+        except MemoryBudgetError:
+            pass
+        else:  # frames that fit whole keep `length`: a longer window would only delay the
+            if whole.tiles == 1:  # first frame (previews) for work small frames barely cost
+                return length, whole
+    for cand in cands:
         try:
             p = plan_for(cand)
         except MemoryBudgetError as e:
-            error = error or e
+            if cand <= length:  # the error to report: the asked-for length's
+                error = error or e
         else:
             frames = cand + 2 * length_pad
-            if reuse is None:
-                cost = frames / cand * p.overhead
-            else:
-                cost = reuse.runs(cand, frames, cand) / cand * p.overhead
+            runs = (frames if shares is None else
+                    shares.runs(cand if reuse else frames, frames, cand))
+            cost = runs / cand * p.overhead
             if best is None or cost < best[0]:
                 best = (cost, cand, p)
             if p.tiles == 1:  # the whole frame: shorter windows only cost more
                 break
-        if not auto:
-            break
-        cand //= 2
     if best is None:
         assert error is not None
         raise error

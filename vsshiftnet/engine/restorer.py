@@ -206,7 +206,7 @@ class Restorer:
             self.feature_frames = 2 * length_pad if reuse else 0
             try:
                 n, p = memory.choose_length(plan_for, length, length_pad, auto_length,
-                                            self._shares if reuse else None)
+                                            self._shares, reuse)
             except memory.MemoryBudgetError:
                 return None
             frames = n + 2 * length_pad

@@ -174,7 +174,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
         else:
             raise _err(fname, f"sigma must be a number (0-255 scale) or a GRAY clip, not "
                               f"{sigma!r}")
-    auto_length = length is None  # the default may shorten to fit max_memory
+    auto_length = length is None  # the default may change where frames need tiles
     length = _check_int(fname, "length", DEFAULT_LENGTH if auto_length else length, 1, 4096,
                         f" output frames per window (default {DEFAULT_LENGTH})")
     length_pad = _check_int(fname, "length_pad", length_pad, 0, 1024,
