@@ -13,9 +13,10 @@ from dataclasses import dataclass
 IsCut = Callable[[int], bool]  # is_cut(i): frame i starts a new scene
 
 # Defaults shared by every adapter: 8 output frames per window, 2 context frames each side
-# (the official scripts also use 2). A sequential pass reuses the context frames' first stage
-# (engine.features), so the work is about 1.24 network runs per output frame; windows are
-# planned with their tiles within max_memory (engine.memory).
+# (the official scripts also use 2): 1.34 network runs per output frame (engine.work). A
+# sequential pass may reuse the context frames' first stage (engine.features, 1.19) or, where
+# frames need tiles, take longer or shorter windows: the planner picks the cheapest within
+# max_memory (engine.memory).
 DEFAULT_LENGTH = 8
 DEFAULT_LENGTH_PAD = 2
 

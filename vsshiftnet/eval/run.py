@@ -231,8 +231,8 @@ def markdown(r: dict[str, Any]) -> str:
             "|Δout - Δgt|. Settings in brackets: best of a sweep (oracle). fps: "
             f"{r['threads']} threads, 960x540; our models run as the engine runs them (folded, "
             "on the --backend given, default auto), the clip as one window (the plugin's "
-            "default windows cost 1.24 network runs per output frame: context frames, with the "
-            "first stage reused across windows).")
+            "default windows cost more network runs per output frame, 1.2-1.7 by frame size: "
+            "context frames; `python -m vsshiftnet.vs.bench` prints them).")
     return "\n".join(lines) + note
 
 
