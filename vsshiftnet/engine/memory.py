@@ -368,10 +368,10 @@ def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad
     window among 2 x length, 1.5 x length, length, length/2, ... that costs the least network
     work per output frame (context frames and tile overlap included) within the budget:
     longer windows spread the context frames over more outputs, shorter ones need fewer
-    tiles. plan_for(L) plans a
-    window of L outputs; shares: the model's work shares (vsshiftnet.engine.work; without
-    them a window's cost is its frame count); reuse: whether the first stage is reused
-    across windows."""
+    tiles. plan_for(L) plans a window of L outputs (callers cache the plans: `length` is
+    asked twice); shares: the model's work shares (vsshiftnet.engine.work; without them a
+    window's cost is its frame count); reuse: whether the first stage is reused across
+    windows."""
     best: tuple[float, int, MemoryPlan] | None = None
     error: MemoryBudgetError | None = None
     cands = [length]
