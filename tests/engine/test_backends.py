@@ -129,7 +129,9 @@ def test_stream_with_windows_in_flight_matches_sequential() -> None:
 
     seq, par = stream(1), stream(3)
     assert seq.shape == clip.shape
-    np.testing.assert_array_equal(seq, par)
+    # oneDNN may block a convolution differently in a worker thread: last-bit differences
+    # (seen: 6e-8 in one frame); a frame out of order or lost would differ by ~0.1
+    np.testing.assert_allclose(seq, par, rtol=0, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------

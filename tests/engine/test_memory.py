@@ -103,12 +103,12 @@ def test_window_length_shrinks_only_when_automatic() -> None:
     net = tiny_net()
     r = Restorer(net, device="cpu", max_memory="300M")
     assert r.fit_window(64, 64, 8, 2, auto_length=True) == 8  # small frames: unchanged
-    length = r.fit_window(1080, 1920, 8, 2, auto_length=True, cached_windows=1)
+    length = r.fit_window(1080, 1920, 8, 2, auto_length=True, held_frames=lambda n: n)
     assert length < 8
     plan = r.memory_plan(1080, 1920, length + 4, length)
     assert plan.total <= 300e6
     with pytest.raises(mem.MemoryBudgetError):
-        r.fit_window(1080, 1920, 8, 2, auto_length=False, cached_windows=1)
+        r.fit_window(1080, 1920, 8, 2, auto_length=False, held_frames=lambda n: n)
 
 
 def test_measure_command_prints_measured_against_estimate(
@@ -124,6 +124,20 @@ def test_measure_command_prints_measured_against_estimate(
     for r in rows:
         ratio = float(r.split("|")[5])
         assert 0.2 < ratio < 2.0, r  # measured / estimate: the estimate is about right
+
+
+def test_plan_command_prints_the_plugins_plans(capsys: pytest.CaptureFixture[str]) -> None:
+    # The figures README "Memory" quotes: the plugin's plan per size with default settings.
+    assert mem.main(["--model", "denoise-cpu12", "--threads", "2", "--max-memory", "1G",
+                     "--sizes", "960x540,64x9000"]) == 0
+    out = capsys.readouterr().out
+    assert "1 restored frame(s) in flight" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 960x540 |"))
+    length, kept, tiles, runs, work, planned = (c.strip() for c in row.split("|")[2:8])
+    assert int(length) in (1, 2, 4, 8, 12, 16) and kept in ("yes", "no")
+    assert int(tiles) > 1  # 540p needs tiles in 1 GB
+    assert 1.0 < float(runs) <= float(work) and float(planned.split()[0]) <= 1.0
+    assert "| 64x9000 | does not fit: " in out and "larger than 8192x8192" in out
 
 
 def test_choose_length_tries_longer_windows_only_where_tiles_are_needed() -> None:

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from vsshiftnet.engine import Restorer, StreamRestorer, WindowCache, plan_window
+from vsshiftnet.engine import FrameCache, Restorer, StreamRestorer, WindowCache, plan_window
 from vsshiftnet.engine import tiles as tiling
 
 from ..conftest import tiny_net
@@ -39,6 +39,58 @@ def test_tiled_matches_untiled_and_error_falls_with_context() -> None:
         errs.append(np.abs(whole - tiled))
     assert errs[1].max() < errs[0].max() and errs[1].max() <= 2.5e-3
     assert errs[1].mean() <= 1e-4
+
+
+def test_half_output_blends_tiles_into_half_floats() -> None:
+    """out_dtype=float16 (callers that keep half floats): tiles are summed straight into the
+    half output, within two half-float roundings of the float32 blend; run_frames gives the
+    same frames, each in memory of its own (so each can be freed once delivered)."""
+    frames = _clip(5, 96, 128, seed=2)
+    r = Restorer(tiny_net(), device="cpu", fp16=False, tile=(64, 48), tile_pad=8)
+    f32 = r.run(frames, 25.0, keep=slice(1, 4))
+    f16 = r.run(frames, 25.0, keep=slice(1, 4), out_dtype=np.float16)
+    assert f16.dtype == np.float16 and f16.shape == f32.shape
+    err = np.abs(f16.astype(np.float32) - f32)
+    assert 0 < err.max() <= 2 * 2.0**-11 and f16.min() >= 0 and f16.max() <= 1
+    sep = r.run_frames(frames, 25.0, keep=slice(1, 4), out_dtype=np.float16)
+    assert len(sep) == 3 and all(f.base is None and f.flags.c_contiguous for f in sep)
+    np.testing.assert_array_equal(np.stack(sep), f16)
+    whole = Restorer(tiny_net(), device="cpu", fp16=False)  # one tile: a plain conversion
+    np.testing.assert_array_equal(
+        np.stack(whole.run_frames(frames, 25.0, out_dtype=np.float16)),
+        whole.run(frames, 25.0).astype(np.float16))
+
+
+def test_frame_cache_hands_each_frame_out_once() -> None:
+    cache: FrameCache[np.ndarray] = FrameCache(2)
+    calls: list[str] = []
+
+    def compute(k: str) -> list[np.ndarray]:
+        calls.append(k)
+        time.sleep(0.05)
+        return [np.full(4, i, np.float32) for i in range(3)]
+
+    got: dict[int, float] = {}
+    threads = [threading.Thread(
+        target=lambda p=p: got.__setitem__(p, float(cache.take("a", lambda: compute("a"),
+                                                               p)[0])))
+        for p in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {0: 0.0, 1: 1.0} and calls == ["a"]  # computed once for both threads
+    assert len(cache) == 1  # frame 2 is still to be delivered
+    assert cache.take("a", lambda: compute("a"), 2)[0] == 2 and len(cache) == 0
+    cache.take("b", lambda: compute("b"), 0)
+    assert cache.take("b", lambda: compute("b"), 0)[0] == 0  # asked again: computed again
+    assert calls == ["a", "b", "b"] and len(cache) == 1
+    for k in "cde":  # at most max_windows kept
+        cache.take(k, lambda k=k: compute(k), 0)
+    assert len(cache) == 2
+    with pytest.raises(RuntimeError, match="boom"):
+        cache.take("f", lambda: (_ for _ in ()).throw(RuntimeError("boom")), 0)
+    assert cache.take("f", lambda: compute("f"), 1)[0] == 1  # a failure is not kept
 
 
 def test_sigma_map_equals_scalar_and_keep() -> None:
@@ -116,16 +168,17 @@ def test_bfloat16_features_keep_the_output() -> None:
 
 
 def _random_access(r: Restorer, frames: np.ndarray, length: int, pad: int,
-                   cuts: set[int]) -> np.ndarray:
+                   cuts: set[int], out_dtype: type[np.floating] = np.float32) -> np.ndarray:
     n = len(frames)
-    out = np.zeros_like(frames)
+    out = np.zeros_like(frames, dtype=out_dtype)
     cache: WindowCache[np.ndarray] = WindowCache(1)
     for i in range(n):
         w = plan_window(i, n, length, pad, cuts.__contains__)
         # a fresh feature cache per window: the same per-frame first stage as a stream's,
         # none of it reused
         restored = cache.get(w.key, lambda: r.run_window(w, lambda k: frames[k], 20.0,
-                                                         cache=r.feature_cache(pad)))
+                                                         cache=r.feature_cache(pad),
+                                                         out_dtype=out_dtype))
         out[i] = restored[i - w.outputs.start]
     return out
 
@@ -134,9 +187,10 @@ def test_stream_equals_random_access_and_bounds_memory() -> None:
     frames = _clip(23, 16, 16)
     cuts = {9, 10, 17}
     r = Restorer(tiny_net(), device="cpu")
-    # in 16 bits (the CPU default) the stream keeps its frames as half floats
+    # in 16 bits (the CPU default) the stream keeps its frames, and its output, as half floats
     assert r.half_frames
-    want = _random_access(r, frames.astype(np.float16).astype(np.float32), 4, 2, cuts)
+    want = _random_access(r, frames.astype(np.float16).astype(np.float32), 4, 2, cuts,
+                          np.float16)
     s = StreamRestorer(r, length=4, length_pad=2, sigma=20.0)
     got: list[np.ndarray] = []
     peak = 0
@@ -145,6 +199,7 @@ def test_stream_equals_random_access_and_bounds_memory() -> None:
         peak = max(peak, len(s._frames))
     got += s.finish()
     assert len(got) == len(frames) and peak <= 4 + 2 * 2 + 1
+    assert all(g.dtype == np.float16 for g in got)
     np.testing.assert_array_equal(np.stack(got), want)
 
 

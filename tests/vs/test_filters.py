@@ -96,11 +96,12 @@ def test_half_frames(core: vs.Core, net: ShiftNet) -> None:
     assert r.half_frames and not Restorer(net, device="cpu", fp16=False).half_frames
     win = plan_window(0, 8, 8, 2)
 
-    def engine(x: np.ndarray) -> np.ndarray:
+    def engine(x: np.ndarray, out_dtype: type[np.floating] = np.float32) -> np.ndarray:
         cache = FeatureCache(4) if r.reuses_features else None
-        return r.run_window(win, x.__getitem__, 25.0, cache=cache)
+        return np.stack(r.run_window(win, x.__getitem__, 25.0, cache=cache,
+                                     out_dtype=out_dtype))
 
-    want = engine(frames.astype(np.float16).astype(np.float32)).astype(np.float16)
+    want = engine(frames.astype(np.float16).astype(np.float32), np.float16)
     got = frames_array(svs.denoise(src, 25, model=net, length=8, length_pad=2))
     np.testing.assert_array_equal(got, want.astype(np.float32))
     assert 0 < np.abs(got - engine(frames)).max() <= 2e-3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 
 
@@ -66,6 +66,69 @@ class WindowCache[V]:
         if len(taken) >= parts:
             del self._done[key], self._taken[key]
         return value
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+class FrameCache[T]:
+    """Restored windows handed out frame by frame: each frame of a window (from compute(),
+    in memory of its own) is given out once and let go, so a sequential pass holds only
+    the frames not yet delivered; a window being delivered while the next one is computed
+    costs the frames still in flight, not a whole window. At most max_windows windows are
+    kept (least recently used first out). A frame asked for again is computed again (its
+    whole window), with the same result; VapourSynth's own cache answers most repeats."""
+
+    def __init__(self, max_windows: int = 4) -> None:
+        if max_windows < 1:
+            raise ValueError("max_windows must be at least 1")
+        self.max_windows = max_windows
+        self._lock = threading.Lock()
+        self._done: OrderedDict[Hashable, list[T | None]] = OrderedDict()
+        self._pending: dict[Hashable, Future[list[T]]] = {}
+        self.computed = 0  # how many times `compute` ran (for benchmarks)
+
+    def take(self, key: Hashable, compute: Callable[[], Sequence[T]], part: int) -> T:
+        with self._lock:
+            item = self._hand_out(key, part)
+            if item is not None:
+                return item
+            fut = self._pending.get(key)
+            owner = fut is None
+            if fut is None:
+                fut = self._pending[key] = Future()
+        if not owner:
+            frames = fut.result()  # another thread is computing it: wait (GIL released)
+            with self._lock:
+                item = self._hand_out(key, part)
+            return frames[part] if item is None else item
+        try:
+            frames = list(compute())
+        except BaseException as e:
+            with self._lock:
+                del self._pending[key]
+            fut.set_exception(e)
+            raise
+        with self._lock:
+            del self._pending[key]
+            self._done[key] = list(frames)
+            self.computed += 1
+            while len(self._done) > self.max_windows:
+                self._done.popitem(last=False)
+            item = self._hand_out(key, part)
+        fut.set_result(frames)
+        return frames[part] if item is None else item
+
+    def _hand_out(self, key: Hashable, part: int) -> T | None:
+        """Frame `part` of window `key` if it is kept, no longer kept after this."""
+        frames = self._done.get(key)
+        if frames is None or frames[part] is None:
+            return None
+        self._done.move_to_end(key)
+        item, frames[part] = frames[part], None
+        if all(f is None for f in frames):
+            del self._done[key]
+        return item
 
     def __len__(self) -> int:
         return len(self._done)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import threading
 import weakref
@@ -25,6 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from . import tiles as tiling
+from . import work
 from .work import Shares
 
 GB = 1000**3
@@ -277,10 +279,9 @@ class MemoryPlan:
 def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int,
                sample_bytes: int = 4) -> float:
     """Buffers a window holds: its input frames (RGB), its output, the caller's extra frames
-    (e.g. cached windows) and the blend weights. sample_bytes: of the caller's frames (2 for
-    half floats: the output is then float32 while computed, plus its half copy)."""
-    out = 4 + (sample_bytes if sample_bytes != 4 else 0)
-    return h * w * (3.0 * (sample_bytes * (frames + extra_frames) + out * keep) + 4)
+    (e.g. restored frames not yet delivered) and the blend weights' sum. sample_bytes: of
+    the caller's frames, and of the output (Restorer.run blends tiles into its out_dtype)."""
+    return h * w * (3.0 * sample_bytes * (frames + extra_frames + keep) + 4)
 
 
 def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int,
@@ -413,7 +414,6 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from ..registry import load_model
-    from .tiles import DEFAULT_TILE_PAD
     from .windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
 
     ap = argparse.ArgumentParser(prog="python -m vsshiftnet.engine.memory",
@@ -427,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead: the engine's measured peak RSS per window (default "
                          "runtime, whole frame, with and without kept features) next to "
                          "the estimate, each in a process of its own")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="VapourSynth threads the plan is for (default: this machine's CPUs)")
     ap.add_argument("--measure-one", metavar="WxH:reuse", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     frames = DEFAULT_LENGTH + 2 * DEFAULT_LENGTH_PAD
@@ -442,22 +444,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages:
         return _print_stages(load_model(args.model), args.model, frames, DEFAULT_LENGTH,
                              args.stages, out)
-    model = ActivationModel(load_model(args.model), torch.float32)
-    out.write(f"{args.model}: {model.bytes_per_pixel_frame(frames, DEFAULT_LENGTH):.0f} bytes "
-              f"per pixel-frame (float32, window of {frames} frames)\n")
-    out.write("| size | untiled window needs | plan within max_memory " + args.max_memory
-              + " |\n|---|---|---|\n")
-    for size in args.sizes.split(","):
+    return _print_plans(load_model(args.model), args.model, args.sizes, args.max_memory,
+                        args.threads, out)
+
+
+def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads: int,
+                 out: Any) -> int:
+    """The plugin's plan per frame size with default settings: window, tiles, work."""
+    from .restorer import Restorer
+    from .windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
+
+    r = Restorer(net, max_memory=max_memory)  # type: ignore[arg-type]
+    r.frame_bytes = 2 if r.half_frames else 4  # as the plugin and ffpipe hold frames
+    pad = DEFAULT_LENGTH_PAD
+    shares = work.shares(net)
+    out.write(f"{name} on {r.backend}, max_memory {fmt_gb(r.max_memory)}, the plugin with "
+              f"{threads} threads ({threads - 1} restored frame(s) in flight besides the "
+              "window; ffpipe: none)\n| size | output frames per window | first stage "
+              "kept | tiles | network runs per frame | work per frame (tile overlap "
+              "included) | planned |\n|---|---|---|---|---|---|---|\n")
+    for size in sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
-        whole = held_bytes(h, w, frames, DEFAULT_LENGTH, 0) + model.peak(frames, DEFAULT_LENGTH,
-                                                                         h, w)
         try:
-            p = plan(model, h, w, frames, DEFAULT_LENGTH, budget=parse_bytes(args.max_memory),
-                     tile=(0, 0), pad=DEFAULT_TILE_PAD)
-            got = f"{p.tiles} tile(s) of {p.tile}, about {fmt_gb(p.total)}"
+            n = r.fit_window(h, w, DEFAULT_LENGTH, pad, auto_length=True,
+                             held_frames=threads - 1)
         except MemoryBudgetError as e:
-            got = f"does not fit: {e}"
-        out.write(f"| {size} | {fmt_gb(whole)} | {got} |\n")
+            out.write(f"| {size} | does not fit: {e} | | | | | |\n")
+            continue
+        p = r.memory_plan(h, w, n + 2 * pad, n)
+        reuse = r.feature_frames > 0
+        runs = shares.runs(n if reuse else n + 2 * pad, n + 2 * pad, n) / n
+        out.write(f"| {size} | {n} | {'yes' if reuse else 'no'} | {p.tiles} | {runs:.2f} | "
+                  f"{runs * p.overhead:.2f} | {fmt_gb(p.total)} |\n")
     return 0
 
 

@@ -187,18 +187,18 @@ class Restorer:
         self.feature_frames = 2 * length_pad if reuse and self.reuses_features else 0
 
     def fit_window(self, h: int, w: int, length: int, length_pad: int, *, auto_length: bool,
-                   cached_windows: int | Callable[[int], int] = 0) -> int:
+                   held_frames: int | Callable[[int], int] = 0) -> int:
         """Check, before any work, that windows of w x h fit max_memory, and return the
         output frames per window to use: `length`, or with auto_length a shorter one when
-        that costs less work per frame within the budget. cached_windows: restored windows
-        the caller keeps besides the one being computed (counted in the budget), or a
-        function of the window's output frames giving it; as are the features a
+        that costs less work per frame within the budget. held_frames: restored frames the
+        caller keeps besides the window being computed (counted in the budget), or a
+        function of the window's output frames giving them; as are the features a
         feature_cache keeps (given up when only they do not fit)."""
-        def cached(n: int) -> int:
-            return cached_windows(n) if callable(cached_windows) else cached_windows
+        def held(n: int) -> int:
+            return held_frames(n) if callable(held_frames) else held_frames
 
         def plan_for(n: int) -> memory.MemoryPlan:
-            self.reserve_frames = cached(n) * n
+            self.reserve_frames = held(n)
             return self.memory_plan(h, w, n + 2 * length_pad, n)
 
         def attempt(reuse: bool) -> tuple[float, int] | None:
@@ -225,7 +225,7 @@ class Restorer:
         self.feature_frames = 2 * length_pad if reuse else 0
         self.keep_features = reuse or not self.reuses_features
         chosen = fits[reuse][1]
-        self.reserve_frames = cached(chosen) * chosen
+        self.reserve_frames = held(chosen)
         if chosen != length:
             log.info("shiftnet: %dx%d: %d output frames per window (not %d) fit max_memory "
                      "with less work per frame", w, h, chosen, length)
@@ -233,13 +233,31 @@ class Restorer:
 
     def run(self, frames: Frames, sigma: Sigma = None, keep: slice | None = None, *,
             sources: Sequence[int] | None = None,
-            cache: FeatureCache | None = None) -> np.ndarray:
+            cache: FeatureCache | None = None,
+            out_dtype: type[np.floating] = np.float32) -> np.ndarray:
         """frames: float32 (T, 3, H, W) RGB in [0, 1] (an array, or T arrays of (3, H, W):
         tiles are cut from each, so no stacked copy of the window is made). Returns the
-        restored frames selected by `keep` (default all) as float32 (T', 3, H, W), clamped
+        restored frames selected by `keep` (default all) as (T', 3, H, W) out_dtype, clamped
         to [0, 1]. With a cache (feature_cache) and sources (each frame's index in the
         clip), each frame's first stage is computed once, frame by frame, and reused by
-        later windows: the same result whatever is cached."""
+        later windows: the same result whatever is cached. out_dtype: np.float16 where the
+        caller keeps the result as half floats (half_frames): tiles are then blended
+        straight into it, so no float32 copy of the window's output is made."""
+        out, _ = self._run(frames, sigma, keep, sources, cache, out_dtype, separate=False)
+        assert out is not None
+        return out
+
+    def run_frames(self, frames: Frames, sigma: Sigma = None, keep: slice | None = None, *,
+                   sources: Sequence[int] | None = None, cache: FeatureCache | None = None,
+                   out_dtype: type[np.floating] = np.float32) -> list[np.ndarray]:
+        """As run, but each restored frame (3, H, W) in an array of its own, so that a
+        caller can free each one as soon as it is delivered."""
+        return self._run(frames, sigma, keep, sources, cache, out_dtype, separate=True)[1]
+
+    def _run(self, frames: Frames, sigma: Sigma, keep: slice | None,
+             sources: Sequence[int] | None, cache: FeatureCache | None,
+             out_dtype: type[np.floating], separate: bool
+             ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         t = len(frames)
         shapes = {(len(f), *np.shape(f[0])) for f in frames} if t else set()
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[0] != 3:
@@ -263,8 +281,8 @@ class Restorer:
         if split and (sources is None or len(sources) != t):
             raise ValueError("sources must give the clip index of every frame")
         layout = self.memory_plan(h, w, t, n_out).tile
-        out: np.ndarray | None = None
-        acc: np.ndarray | None = None
+        out: np.ndarray | None = None  # (n_out, 3, H, W) unless separate
+        outs: list[np.ndarray] = []  # its frames (views), or separate arrays
         computed = 0.0  # frames whose features were computed, over the tiles
 
         def crop(idx: Sequence[int], r: tiling.Region) -> np.ndarray:
@@ -288,6 +306,9 @@ class Restorer:
             # runtime buffers), with `margin` replicated pixels beyond the frame's borders
             eh = max(tl.y1 - tl.y0 for tl in tiles)
             ew = max(tl.x1 - tl.x0 for tl in tiles)
+            # the blend weights' sum over all tiles, divided out tile by tile: the output is
+            # then complete in one pass, in its own precision
+            total = tiling.weight_sum(tiles, h, w, self.tile_pad) if len(tiles) > 1 else None
             for tl in tiles:
                 ys, xs = slice(tl.y0, tl.y1), slice(tl.x0, tl.x1)
                 r = tiling.region(tl, h, w, eh, ew, self.margin)
@@ -300,25 +321,33 @@ class Restorer:
                     part = self._forward(crop(range(t), r), noise_for(range(t), r), keep)
                     computed += t / len(tiles)
                 part = part[:, :, tl.y0 - r.y0:tl.y1 - r.y0, tl.x0 - r.x0:tl.x1 - r.x0]
-                if layout == (0, 0):  # one tile: its output is the result, no blend buffers
+                if total is None:  # one tile: its output is the result, no blend buffers
                     # (C order: the network returns channels-last; callers take planes)
-                    out = np.ascontiguousarray(part)
-                    if not out.flags.writeable:
-                        out = out.copy()
+                    if separate:
+                        outs = [np.array(f, out_dtype, order="C") for f in part]
+                    else:
+                        out = np.ascontiguousarray(part, out_dtype)
+                        if not out.flags.writeable:
+                            out = out.copy()
                     continue
-                if out is None or acc is None:
-                    out = np.zeros((n_out, 3, h, w), np.float32)
-                    acc = np.zeros((h, w), np.float32)
-                wt = tiling.weights(tl, h, w, self.tile_pad)
-                out[:, :, ys, xs] += part * wt
-                acc[ys, xs] += wt
+                if not outs:
+                    if separate:
+                        outs = [np.zeros((3, h, w), out_dtype) for _ in range(n_out)]
+                    else:
+                        out = np.zeros((n_out, 3, h, w), out_dtype)
+                        outs = list(out)
+                wt = tiling.weights(tl, h, w, self.tile_pad) / total[ys, xs]
+                for o, p in zip(outs, part, strict=True):
+                    o[:, ys, xs] += p * wt  # float32 products, summed in out_dtype
                 del part
             STATS.add(time.perf_counter() - t0, t, n_out,
                       self._shares.runs(computed, t, n_out))
-        assert out is not None
-        if acc is not None:
-            out /= acc
-        return np.clip(out, 0.0, 1.0, out=out)
+        if out is not None:
+            np.clip(out, 0.0, 1.0, out=out)
+        else:
+            for o in outs:
+                np.clip(o, 0.0, 1.0, out=o)
+        return out, outs
 
     def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
         """The network on a window; noise on the 0-255 scale."""
@@ -358,18 +387,20 @@ class Restorer:
 
     def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
                    sigma: float | Callable[[int], np.ndarray] | None = None,
-                   cache: FeatureCache | None = None) -> np.ndarray:
-        """Restore one planned window. get_frame(i) gives source frame i as (3, H, W);
-        sigma is a number or a function giving frame i's (1, H, W) noise map; cache (from
-        feature_cache) lets consecutive windows share the first stage of their common
-        frames."""
+                   cache: FeatureCache | None = None,
+                   out_dtype: type[np.floating] = np.float32) -> list[np.ndarray]:
+        """Restore one planned window, each frame (3, H, W) in an array of its own (run_frames).
+        get_frame(i) gives source frame i as (3, H, W); sigma is a number or a function giving
+        frame i's (1, H, W) noise map; cache (from feature_cache) lets consecutive windows
+        share the first stage of their common frames; out_dtype: as for run."""
         stack = [get_frame(i) for i in window.sources]  # not stacked: tiles are cut from each
         noise: Sigma
         if callable(sigma):
             noise = np.stack([sigma(i) for i in window.sources])
         else:
             noise = sigma
-        return self.run(stack, noise, keep=window.keep, sources=window.sources, cache=cache)
+        return self.run_frames(stack, noise, keep=window.keep, sources=window.sources,
+                               cache=cache, out_dtype=out_dtype)
 
 
 def frames_per_window(windows: Sequence[Window]) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -85,13 +86,16 @@ class StreamRestorer:
         while n < stop:
             win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__)
             if self._pool is None:
-                kw = {} if self._features is None else {"cache": self._features}
+                kw: dict[str, Any] = {} if self._features is None else {"cache": self._features}
+                if self._half:  # blended straight into half floats (Restorer.run)
+                    kw["out_dtype"] = np.float16
                 out += list(self.restorer.run_window(win, self._frames.__getitem__, self.sigma,
                                                      **kw))
             else:
                 stack = np.stack([self._frames[i] for i in win.sources])
-                self._pending.append(self._pool.submit(self.restorer.run, stack, self.sigma,
-                                                       win.keep))
+                self._pending.append(self._pool.submit(
+                    self.restorer.run, stack, self.sigma, win.keep,
+                    **({"out_dtype": np.float16} if self._half else {})))
                 out += self._collect(wait_all=False)
             n = win.outputs.stop
         self._next_block = stop

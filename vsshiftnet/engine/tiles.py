@@ -83,6 +83,14 @@ def weights(t: Tile, h: int, w: int, pad: int) -> np.ndarray:
     return np.outer(ramp(t.y0, t.y1, h, pad), ramp(t.x0, t.x1, w, pad))
 
 
+def weight_sum(tiles: list[Tile], h: int, w: int, pad: int) -> np.ndarray:
+    """(h, w) float32: the sum of every tile's blend weights (about 1 in the overlaps)."""
+    total = np.zeros((h, w), np.float32)
+    for t in tiles:
+        total[t.y0:t.y1, t.x0:t.x1] += weights(t, h, w, pad)
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m vsshiftnet.engine.tiles`: how far tiles are from the whole frame.
 

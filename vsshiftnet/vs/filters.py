@@ -201,13 +201,15 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     net = _load_net(fname, task, model, device)
     core = vs.core
     # Enough windows for every worker thread's block plus the next one, so a sequential pass
-    # never recomputes a window; a window is dropped once all its frames were taken, so a
-    # sequential pass holds only the windows being delivered or computed (live_windows).
+    # never recomputes a window. Each frame is let go once delivered (FrameCache), so besides
+    # the window being computed a sequential pass holds the frames still in flight (at most
+    # one per worker thread but the one computing) and the other streams' windows.
     def max_windows(n: int) -> int:
         return 2 + -(-core.num_threads // n) + num_streams
 
-    def live_windows(n: int) -> int:
-        return -(-core.num_threads // n) + num_streams
+    def in_flight(n: int) -> int:
+        return min(n * (-(-core.num_threads // n) + num_streams - 1),
+                   core.num_threads - 1 + (num_streams - 1) * n)
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
                             backend=backend, threads=threads, num_streams=num_streams,
@@ -218,7 +220,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
         # the memory plan fails here, before any frame is requested, if nothing fits
         length = restorer.fit_window(clip.height, clip.width, length, length_pad,
                                      auto_length=auto_length,
-                                     cached_windows=lambda n: live_windows(n) - 1)
+                                     held_frames=in_flight)
     except ValueError as e:
         raise _err(fname, str(e)) from e
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Restorer, WindowCache, fetch_range, plan_window
+from ..engine import FrameCache, Restorer, fetch_range, plan_window
 from .protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class WindowStep:
         self.sigma = sigma
         self.has_noise_map = has_noise_map
         self.half = half  # RGBH in and out: restored windows are kept as float16
-        self.cache: WindowCache[np.ndarray] = WindowCache(max_windows)
+        self.cache: FrameCache[np.ndarray] = FrameCache(max_windows)
         # first-stage features that consecutive windows share (computed once per frame)
         self.features = restorer.feature_cache(length_pad)
 
@@ -65,18 +65,16 @@ class WindowStep:
         win = plan_window(n, self.num_frames, self.length, self.length_pad,
                           is_cut if self.sc else None)
 
-        def compute() -> np.ndarray:
+        def compute() -> list[np.ndarray]:
             sigma: Any = self.sigma
             if self.has_noise_map:
                 def sigma(i: int) -> np.ndarray:
                     return np.asarray(noise[i].plane(0))[None]
-            out = self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
-                                           cache=self.features)
-            return out.astype(np.float16) if self.half else out
+            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
+                                            cache=self.features,
+                                            out_dtype=np.float16 if self.half else np.float32)
 
-        # each output frame is taken once in a pass: a window is dropped when all its frames
-        # were (VapourSynth's own cache answers repeated requests of a frame)
-        restored = self.cache.get(win.key, compute, part=n - win.outputs.start,
-                                  parts=len(win.outputs))
-        out = restored[n - win.outputs.start]
+        # each output frame is handed out once and let go (VapourSynth's own cache answers
+        # repeated requests of a frame)
+        out = self.cache.take(win.key, compute, n - win.outputs.start)
         return [out[0], out[1], out[2]]
