@@ -107,6 +107,45 @@ def test_half_frames(core: vs.Core, net: ShiftNet) -> None:
     assert 0 < np.abs(got - engine(frames)).max() <= 2e-3
 
 
+def test_restored_frames_are_requested_alone(core: vs.Core, net: ShiftNet) -> None:
+    """Once a window is restored, a request for another of its frames asks VapourSynth for
+    that frame alone (the window's inputs are neither held nor converted again), in any
+    order and under threads, and the output is the engine's windows."""
+    from vsshiftnet.vs.native import run_step
+    from vsshiftnet.vs.step import WindowStep
+
+    src = random_clip(vs.RGBS, 32, 32, 12, seed=9)
+    frames = frames_array(src).astype(np.float32)
+    r = Restorer(net, device="cpu", fp16=False)
+    asked: list[tuple[int, int]] = []
+
+    class Recording(WindowStep):
+        def frames_needed(self, n: int) -> list[tuple[int, int]]:
+            need = super().frames_needed(n)
+            asked.append((n, len(need)))
+            return need
+
+    def step() -> Recording:
+        return Recording(r, num_frames=12, length=4, length_pad=2, sc=False, sigma=20.0,
+                         has_noise_map=False, max_windows=4)
+
+    want = np.concatenate([np.stack(r.run_window(plan_window(s, 12, 4, 2), frames.__getitem__,
+                                                 20.0)) for s in (0, 4, 8)])
+    out = run_step([src], step(), name="test")
+    got = np.stack([np.stack([np.asarray(f[p]) for p in range(3)]) for f in out.frames()])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert sorted(n for n, _ in asked) == list(range(12))
+    alone = [n for n, k in asked if k == 1]
+    # at most the first two frames of a window (2 threads) ask before it is restored
+    assert len(alone) >= 6 and {0, 4, 8}.isdisjoint(alone), asked
+    asked.clear()
+    order = [5, 2, 11, 0, 7, 3, 9, 1, 6, 10, 4, 8]
+    out = run_step([src], step(), name="test")
+    got = frames_array(out, order)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert [k == 1 for _, k in asked] == [n not in (5, 2, 11) for n in order], asked
+
+
 def test_scene_cut_isolates_frames(core: vs.Core, net: ShiftNet) -> None:
     a = random_clip(vs.RGBS, 32, 32, 12, seed=5)
     b = random_clip(vs.RGBS, 32, 32, 12, seed=6)

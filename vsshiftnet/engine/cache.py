@@ -119,6 +119,11 @@ class FrameCache[T]:
         fut.set_result(frames)
         return frames[part] if item is None else item
 
+    def claim(self, key: Hashable, part: int) -> T | None:
+        """Frame `part` of window `key` if it is kept (handed out, as by take), else None."""
+        with self._lock:
+            return self._hand_out(key, part)
+
     def _hand_out(self, key: Hashable, part: int) -> T | None:
         """Frame `part` of window `key` if it is kept, no longer kept after this."""
         frames = self._done.get(key)

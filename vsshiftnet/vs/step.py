@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,9 @@ from ..engine import FrameCache, Restorer, fetch_range, plan_window
 from .protocol import Frame
 
 log = logging.getLogger(__name__)
+
+#: restored frames claimed by requests that never came to be delivered are let go past this
+_MAX_CLAIMED = 64
 
 
 def _rgb(frame: Frame) -> list[np.ndarray]:
@@ -43,8 +48,24 @@ class WindowStep:
         self.cache: FrameCache[np.ndarray] = FrameCache(max_windows)
         # first-stage features that consecutive windows share (computed once per frame)
         self.features = restorer.feature_cache(length_pad)
+        # Frames restored but not yet delivered: output frame -> (window key, part). A
+        # request for one asks VapourSynth for that frame alone (its props), not the whole
+        # window again, so the input frames of a window already restored need not be kept
+        # or converted again; the frame is claimed at the request and delivered with it.
+        self._lock = threading.Lock()
+        self._ready: dict[int, tuple[Hashable, int]] = {}
+        self._claimed: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def frames_needed(self, n: int) -> list[tuple[int, int]]:
+        with self._lock:
+            where = self._ready.pop(n, None)
+        frame = None if where is None else self.cache.claim(*where)
+        if frame is not None:
+            with self._lock:
+                self._claimed[n] = frame
+                while len(self._claimed) > _MAX_CLAIMED:  # requests that failed elsewhere
+                    self._claimed.popitem(last=False)
+            return [(0, n)]
         r = fetch_range(n, self.num_frames, self.length, self.length_pad)
         need = [(0, i) for i in r]
         if self.has_noise_map:
@@ -52,6 +73,10 @@ class WindowStep:
         return need
 
     def process(self, n: int, frames: Sequence[Frame]) -> list[Any]:
+        with self._lock:
+            out = self._claimed.pop(n, None)
+        if out is not None:
+            return [out[0], out[1], out[2]]
         r = fetch_range(n, self.num_frames, self.length, self.length_pad)
         src = dict(zip(r, frames[:len(r)], strict=True))
         noise = dict(zip(r, frames[len(r):], strict=True)) if self.has_noise_map else {}
@@ -70,11 +95,17 @@ class WindowStep:
             if self.has_noise_map:
                 def sigma(i: int) -> np.ndarray:
                     return np.asarray(noise[i].plane(0))[None]
-            return self.restorer.run_window(win, lambda i: _rgb(src[i]), sigma,
-                                            cache=self.features,
-                                            out_dtype=np.float16 if self.half else np.float32)
+            restored = self.restorer.run_window(
+                win, lambda i: _rgb(src[i]), sigma, cache=self.features,
+                out_dtype=np.float16 if self.half else np.float32)
+            with self._lock:
+                for part, i in enumerate(win.outputs):
+                    self._ready[i] = (win.key, part)
+            return restored
 
         # each output frame is handed out once and let go (VapourSynth's own cache answers
         # repeated requests of a frame)
         out = self.cache.take(win.key, compute, n - win.outputs.start)
+        with self._lock:
+            self._ready.pop(n, None)
         return [out[0], out[1], out[2]]
