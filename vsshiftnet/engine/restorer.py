@@ -135,6 +135,7 @@ class Restorer:
         #: 0.4 dB higher (README "Frame borders")
         self.margin = margin
         self._slots = threading.BoundedSemaphore(self.backend.num_streams)
+        memory.return_freed_buffers()
         log.info("shiftnet: %s model on %s", net.task, self.backend)
 
     @property

@@ -231,13 +231,6 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     clips = [convert.to_rgbs(clip, cs, half)]
     if noise is not None:
         clips.append(convert.noise_map(noise, clip.num_frames))
-    # The window's frames are requested together and again by concurrent requests into the
-    # same window; a cache of one window plus a frame per thread serves those and holds what
-    # the memory plan counts (the adaptive default kept earlier windows' frames as well:
-    # ~400 MB more peak RSS at 1080p in 16-frame windows)
-    for c in clips:  # our own conversion nodes, not the caller's clips
-        core.std.SetVideoCache(c, mode=1, fixedsize=True,
-                               maxsize=length + 2 * length_pad + core.num_threads)
     step = WindowStep(restorer, num_frames=clip.num_frames, length=length,
                       length_pad=length_pad, sc=sc_flag, sigma=sigma_value,
                       has_noise_map=noise is not None, max_windows=max_windows(length),
