@@ -82,6 +82,23 @@ def test_tiles_of_different_shapes_match_torch(backend: str) -> None:
     assert len(sizes) >= 2 and compiled == shapes
 
 
+@pytest.mark.parametrize("backend", COMPILED)
+def test_one_model_per_part_in_memory(backend: str) -> None:
+    """A window of another length replaces the compiled model (each holds its own buffers
+    once run; the memory plan counts one); going back reloads it from the disk cache, with
+    the same outputs."""
+    r = Restorer(load_model("denoise-cpu"), device="cpu", backend=backend, fp16=False)
+    a, b = _frames(5, 32, 48, seed=2), _frames(3, 32, 48, seed=3)
+    want = r.run(a, 30.0)
+    r.run(b, 30.0)
+    kept = r.runner._models  # type: ignore[attr-defined]
+    assert [(s.t, s.part) for s in kept] == [(3, "window")]
+    loads = r.runner.stats.cache_loads  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(r.run(a, 30.0), want)
+    assert r.runner.stats.cache_loads == loads + 1  # type: ignore[attr-defined]
+    assert [s.t for s in kept] == [5]
+
+
 # The official networks are big to trace (about a minute each on 2 cores; the export is
 # cached on disk by weights, so later runs only compile). deblur_plus / denoise_plus have no
 # reference outputs; they export through the same code (see README "Backends").

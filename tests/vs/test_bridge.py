@@ -260,3 +260,26 @@ def test_views_kept_past_interpreter_exit() -> None:
         for n in range(5): out.get_frame(n)
     """)
     assert res.returncode == 0, res.stderr
+
+
+
+@pytest.mark.parametrize("cache", [0, 3])
+def test_set_cache_fixes_a_nodes_cache(core: vs.Core, cache: int) -> None:
+    """SetCache gives a node a cache of exactly that many frames: with none every request
+    reaches the filter (3 per output frame of Average3), with 3 each frame is made once."""
+    made: list[int] = []
+
+    def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        made.append(n)
+        return f
+
+    base = random_clip(vs.YUV420P8, 48, 32, 24)
+    src = native.fixed_cache(core.std.ModifyFrame(base, base, count), cache)
+    out = run_step([src], Average3(24), name="t")
+    for n in range(24):  # sequential, as vspipe
+        out.get_frame(n)
+    assert sorted(set(made)) == list(range(24))
+    if cache:
+        assert len(made) == 24
+    else:
+        assert len(made) >= 3 * 24 - 2  # the clamped ends ask for one frame twice at once

@@ -146,6 +146,31 @@ def test_restored_frames_are_requested_alone(core: vs.Core, net: ShiftNet) -> No
     assert [k == 1 for _, k in asked] == [n not in (5, 2, 11) for n in order], asked
 
 
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_each_source_frame_is_made_once(core: vs.Core, net: ShiftNet, threads: int) -> None:
+    """In a sequential pass (vspipe's), the filter reads each source frame once: a window's
+    context frames and the delivered frames' props come from caches of its own, bounded
+    (SetCache), not from the source again, nor from an automatic cache that grows."""
+    made: list[int] = []
+
+    def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        made.append(n)
+        return f
+
+    base = random_clip(vs.YUV420P8, 48, 32, 20, _Matrix=1)
+    src = core.std.ModifyFrame(base, base, count)
+    old = core.num_threads
+    core.num_threads = threads
+    try:
+        out = svs.denoise(src, 20, model=net, length=4, length_pad=2)
+        for n in range(20):
+            out.get_frame(n)
+    finally:
+        core.num_threads = old
+    # frame 0 is read once more when the filter is made (its props pick the matrix)
+    assert made[0] == 0 and sorted(made[1:]) == list(range(20)), made
+
+
 def test_scene_cut_isolates_frames(core: vs.Core, net: ShiftNet) -> None:
     a = random_clip(vs.RGBS, 32, 32, 12, seed=5)
     b = random_clip(vs.RGBS, 32, 32, 12, seed=6)

@@ -309,6 +309,24 @@ def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int,
     return h * w * (3.0 * sample_bytes * (frames + extra_frames + keep) + 4)
 
 
+def source_cache_frames(length: int, length_pad: int, threads: int) -> int:
+    """Source frames the VapourSynth plugin's reader keeps (vs.filters): a window's, read
+    again when each restored frame is delivered, and one per thread requesting ahead."""
+    return length + 2 * length_pad + threads
+
+
+def plugin_held_frames(length: int, length_pad: int, *, threads: int, streams: int,
+                       source_bytes: int, frame_bytes: int) -> int:
+    """Frames the plugin holds besides the window being computed, counted in frames of the
+    window's size (frame_bytes each): the restored frames still to be delivered (at most one
+    per worker thread but the computing one, and the other streams' windows), and the
+    source frames (source_bytes each) its reader keeps."""
+    n = length
+    restored = min(n * (-(-threads // n) + streams - 1), threads - 1 + (streams - 1) * n)
+    kept = source_cache_frames(length, length_pad, threads) * source_bytes / frame_bytes
+    return restored + math.ceil(kept)
+
+
 def _tile_pixels(h: int, w: int, tile: tuple[int, int], pad: int,
                  margin: int = 0) -> tuple[int, int, int]:
     """(count, height, width) of the region every tile of a layout runs on: the largest
@@ -484,15 +502,20 @@ def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads
     pad = DEFAULT_LENGTH_PAD
     shares = work.shares(net)
     out.write(f"{name} on {r.backend}, max_memory {fmt_gb(r.max_memory)}, the plugin with "
-              f"{threads} threads ({threads - 1} restored frame(s) in flight besides the "
-              "window; ffpipe: none)\n| size | output frames per window | first stage "
+              f"{threads} threads on a YUV420P8 source (besides the window: {threads - 1} "
+              "restored frame(s) in flight, the source frames its reader keeps; ffpipe: "
+              "none)\n| size | output frames per window | first stage "
               "kept | tiles | network runs per frame | work per frame (tile overlap "
               "included) | planned |\n|---|---|---|---|---|---|---|\n")
     for size in sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         try:
-            n = r.fit_window(h, w, DEFAULT_LENGTH, pad, auto_length=True,
-                             held_frames=threads - 1)
+            def held(n: int, h: int = h, w: int = w) -> int:
+                return plugin_held_frames(n, pad, threads=threads, streams=1,
+                                          source_bytes=h * w * 3 // 2,
+                                          frame_bytes=3 * h * w * r.frame_bytes)
+
+            n = r.fit_window(h, w, DEFAULT_LENGTH, pad, auto_length=True, held_frames=held)
         except MemoryBudgetError as e:
             out.write(f"| {size} | does not fit: {e} | | | | | |\n")
             continue
@@ -523,14 +546,27 @@ def _measure_window(model: str, h: int, w: int, reuse: bool) -> tuple[int, int]:
     r.pin_features(reuse, pad)
     cache = r.feature_cache(pad)
     base = _proc_status("VmRSS:")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM
+    reset_peak_rss()
     for k in range(3):
         r.run_window(plan_window(pad + k * length, n, length, pad), lambda i: frames[i], 30.0,
                      cache=cache)
-    added = _proc_status("VmHWM:") - base
+    added = peak_rss() - base
     p = r.memory_plan(h, w, length + 2 * pad, length)
     return added, int(p.total - 12.0 * (length + 2 * pad) * h * w)  # less the input frames
+
+
+def peak_rss() -> int:
+    """This process's peak resident set (bytes) since it started or since reset_peak_rss."""
+    return _proc_status("VmHWM:")
+
+
+def reset_peak_rss() -> None:
+    """Start peak_rss over from the present resident set (Linux; elsewhere a no-op)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def _proc_status(key: str) -> int:

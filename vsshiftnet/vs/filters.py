@@ -15,7 +15,7 @@ from ..engine.backends.spec import BACKEND_NAMES
 from ..engine.tiles import DEFAULT_TILE_PAD
 from ..engine.windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
 from . import convert
-from .native import ensure_plugin, run_step
+from .native import ensure_plugin, fixed_cache, run_step
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     ensure_plugin()
 
     from ..engine import Restorer
+    from ..engine.memory import plugin_held_frames, source_cache_frames
 
     if max_memory is not None and not isinstance(max_memory, int | str):
         raise _err(fname, f"max_memory must be bytes or a size such as '3G', not {max_memory!r}")
@@ -202,14 +203,20 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     core = vs.core
     # Enough windows for every worker thread's block plus the next one, so a sequential pass
     # never recomputes a window. Each frame is let go once delivered (FrameCache), so besides
-    # the window being computed a sequential pass holds the frames still in flight (at most
-    # one per worker thread but the one computing) and the other streams' windows.
+    # the window being computed a sequential pass holds the frames still in flight and the
+    # source frames kept for their delivery (memory.plugin_held_frames).
     def max_windows(n: int) -> int:
         return 2 + -(-core.num_threads // n) + num_streams
 
+    source_bytes = sum((clip.width >> (fmt.subsampling_w if p else 0))
+                       * (clip.height >> (fmt.subsampling_h if p else 0))
+                       for p in range(fmt.num_planes)) * fmt.bytes_per_sample
+
     def in_flight(n: int) -> int:
-        return min(n * (-(-core.num_threads // n) + num_streams - 1),
-                   core.num_threads - 1 + (num_streams - 1) * n)
+        return plugin_held_frames(n, length_pad, threads=core.num_threads,
+                                  streams=num_streams, source_bytes=source_bytes,
+                                  frame_bytes=3 * clip.width * clip.height
+                                  * restorer.frame_bytes)
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
                             backend=backend, threads=threads, num_streams=num_streams,
@@ -228,9 +235,17 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     # format.
     from .step import WindowStep
 
-    clips = [convert.to_rgbs(clip, cs, half)]
+    # The source is read twice: converted for the window, and when each restored frame is
+    # delivered (props, untouched planes). A node of ours in front of it keeps a window's
+    # source frames for the second read, so the user's node has one reader and no automatic
+    # cache (which held hundreds of MB of 4K frames outside max_memory).
+    source = fixed_cache(core.std.RemoveFrameProps(clip, "_vsshiftnet_reader"),
+                         source_cache_frames(length, length_pad, core.num_threads))
+    # the window holds its converted frames; their cache keeps only the context frames that
+    # the next window reads again (left automatic it held ~0.3 GB more at 4K)
+    clips = [fixed_cache(convert.to_rgbs(source, cs, half), 2 * length_pad)]
     if noise is not None:
-        clips.append(convert.noise_map(noise, clip.num_frames))
+        clips.append(fixed_cache(convert.noise_map(noise, clip.num_frames), 2 * length_pad))
     step = WindowStep(restorer, num_frames=clip.num_frames, length=length,
                       length_pad=length_pad, sc=sc_flag, sigma=sigma_value,
                       has_noise_map=noise is not None, max_windows=max_windows(length),
@@ -238,7 +253,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     restored = run_step(clips, step, name=fname)
     log.debug("%s: %s, length=%d, length_pad=%d, tile=%s", fname, fmt.name, length, length_pad,
               tile_wh)
-    return convert.from_rgbs(restored, clip, cs, plane_list)
+    return convert.from_rgbs(restored, source, cs, plane_list)
 
 
 def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: ModelArg = None,

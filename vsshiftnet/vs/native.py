@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
-# 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams
-BRIDGE_ABI = 4
+# 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams;
+# 5: SetCache
+BRIDGE_ABI = 5
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]
@@ -190,3 +191,10 @@ def run_step(clips: list[vs.VideoNode], step: Step, *, name: str,
     finally:
         with _steps_lock:
             _steps.pop(handle, None)  # only left here when Run failed before claiming it
+
+
+def fixed_cache(clip: vs.VideoNode, frames: int) -> vs.VideoNode:
+    """`clip` with its VapourSynth cache fixed at `frames` frames (0: no cache) instead of the
+    automatic one, which grows past what a window needs. It changes the node for all its
+    consumers: give it only nodes made here."""
+    return ensure_plugin().SetCache(clip, frames=max(0, int(frames)))
