@@ -31,8 +31,7 @@
 #include "VapourSynth4.h"
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
-#define SHIFTNET_BRIDGE_ABI 5  /* 2: matrix as data; 3: max_memory; 4: backend, threads,
-                                  num_streams; 5: SetCache */
+#define SHIFTNET_BRIDGE_ABI 4  /* 2: matrix as data; 3: max_memory; 4: backend, threads, num_streams */
 #define ENTRY_MODULE "vsshiftnet.vs.entry"
 #define ERRBUF 1024
 
@@ -145,27 +144,6 @@ static void VS_CC giveCreate(const VSMap *in, VSMap *out, void *ud, VSCore *core
     VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
     int64_t key = vsapi->mapGetInt(in, "key", 0, NULL);
     table_put(key, node, vsapi);
-}
-
-/* SetCache: the clip itself, its VapourSynth cache fixed at `frames` frames (0: none). The
-   steps hold their windows' frames themselves; an automatic cache on a node they read grows
-   to many more frames (hundreds of MB at 4K), all of it outside the memory budget. It
-   changes the node for every consumer, so Python gives it only nodes it made. */
-static void VS_CC setCacheCreate(const VSMap *in, VSMap *out, void *ud, VSCore *core,
-                                 const VSAPI *vsapi) {
-    (void)ud;
-    (void)core;
-    VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
-    int64_t frames = vsapi->mapGetInt(in, "frames", 0, NULL);
-    if (frames < 0 || frames > INT32_MAX) {
-        vsapi->freeNode(node);
-        vsapi->mapSetError(out, "shiftnet.SetCache: frames must be 0 or more");
-        return;
-    }
-    vsapi->setCacheMode(node, frames ? cmForceEnable : cmForceDisable);
-    if (frames)
-        vsapi->setCacheOptions(node, 1, (int)frames, 0);
-    vsapi->mapConsumeNode(out, "clip", node, maAppend);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -931,8 +909,6 @@ VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI
                              (void *)"Deblur", plugin);
     vspapi->registerFunction("Run", "clips:vnode[];handle:int;format:int:opt;name:data:opt;",
                              "clip:vnode;", runCreate, NULL, plugin);
-    vspapi->registerFunction("SetCache", "clip:vnode;frames:int;", "clip:vnode;",
-                             setCacheCreate, NULL, plugin);
     vspapi->registerFunction("BridgeTake", "key:int;", "clip:vnode;", takeCreate, NULL, plugin);
     vspapi->registerFunction("BridgeGive", "clip:vnode;key:int;", "", giveCreate, NULL, plugin);
 }

@@ -265,7 +265,7 @@ def test_views_kept_past_interpreter_exit() -> None:
 
 @pytest.mark.parametrize("cache", [0, 3])
 def test_set_cache_fixes_a_nodes_cache(core: vs.Core, cache: int) -> None:
-    """SetCache gives a node a cache of exactly that many frames: with none every request
+    """fixed_cache gives a node a cache of exactly that many frames: with none every request
     reaches the filter (3 per output frame of Average3), with 3 each frame is made once."""
     made: list[int] = []
 

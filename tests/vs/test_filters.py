@@ -150,7 +150,7 @@ def test_restored_frames_are_requested_alone(core: vs.Core, net: ShiftNet) -> No
 def test_each_source_frame_is_made_once(core: vs.Core, net: ShiftNet, threads: int) -> None:
     """In a sequential pass (vspipe's), the filter reads each source frame once: a window's
     context frames and the delivered frames' props come from caches of its own, bounded
-    (SetCache), not from the source again, nor from an automatic cache that grows."""
+    (std.SetVideoCache), not from the source again, nor from an automatic cache that grows."""
     made: list[int] = []
 
     def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:

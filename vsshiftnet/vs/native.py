@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
-# 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams;
-# 5: SetCache
-BRIDGE_ABI = 5
+# 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams
+BRIDGE_ABI = 4
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]
@@ -197,4 +196,6 @@ def fixed_cache(clip: vs.VideoNode, frames: int) -> vs.VideoNode:
     """`clip` with its VapourSynth cache fixed at `frames` frames (0: no cache) instead of the
     automatic one, which grows past what a window needs. It changes the node for all its
     consumers: give it only nodes made here."""
-    return ensure_plugin().SetCache(clip, frames=max(0, int(frames)))
+    frames = max(0, int(frames))
+    vs.core.std.SetVideoCache(clip, mode=1 if frames else 0, fixedsize=True, maxsize=frames)
+    return clip
