@@ -7,12 +7,26 @@ import pytest
 
 from vsshiftnet.data.degrade import (
     BlurConfig,
+    NoiseConfig,
     add_noise,
     apply_kernel,
     plan_blur,
+    sample_sigma,
     smooth_path,
     splat_kernel,
 )
+
+
+def test_sigma_power_skews_draws_low_and_power_one_is_the_plain_draw() -> None:
+    plain, skewed = NoiseConfig(), NoiseConfig(sigma_power=1.5)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [sample_sigma(plain, a) for _ in range(5)] == [
+        float(x) for x in b.uniform(plain.sigma_min, plain.sigma_max, 5)]
+    rng = np.random.default_rng(4)
+    draws = np.array([sample_sigma(skewed, rng) for _ in range(20000)])
+    assert draws.min() >= 0.0 and draws.max() <= 55.0
+    # P(sigma < 10) = (10 / 55) ** (1 / 1.5) = 0.32 against 0.18 for the plain draw
+    assert abs((draws < 10).mean() - (10 / 55) ** (1 / 1.5)) < 0.015
 
 
 @pytest.mark.parametrize("sigma", [5.0, 25.0, 50.0])

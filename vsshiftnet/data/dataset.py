@@ -22,6 +22,7 @@ from vsshiftnet.data.degrade import (
     blur_clip,
     plan_blur,
     quantize8,
+    sample_sigma,
     smooth_path,
 )
 from vsshiftnet.data.fetch import load_manifest, media_root
@@ -248,7 +249,7 @@ class TrainSampler:
                 clean = self._video_region(rng, 0)
             clean = _augment([clean], rng, cfg)[0]
             n = self.deg.noise
-            sigma = rng.uniform(n.sigma_min, n.sigma_max)
+            sigma = sample_sigma(n, rng)
             sd = (rng.uniform(0, n.signal_dependent_max)
                   if rng.random() < n.signal_dependent_prob else 0.0)
             noisy, nmap = add_noise(clean, sigma, rng, clip=rng.random() < n.clip_prob,

@@ -15,6 +15,9 @@ import numpy as np
 class NoiseConfig:
     sigma_min: float = 0.0  # 0-255 scale
     sigma_max: float = 55.0
+    # sigma = min + (max - min) * u ** power for u uniform in [0, 1): powers above 1 put more
+    # clips at low sigma, where an L1 loss summed over all sigmas gives the least gradient
+    sigma_power: float = 1.0
     clip_prob: float = 0.5  # share of clips clipped to [0, 1] and rounded to 8 bit like real input
     signal_dependent_prob: float = 0.0  # share of clips with extra shot-like noise
     signal_dependent_max: float = 0.02  # max variance per unit intensity (0-1 scale)
@@ -44,6 +47,13 @@ class DegradeConfig:
         d = dict(d or {})
         return cls(task=task, noise=NoiseConfig(**d.get("noise", {})),
                    blur=BlurConfig(**d.get("blur", {})))
+
+
+def sample_sigma(n: NoiseConfig, rng: np.random.Generator) -> float:
+    """Draw one clip's noise level (0-255 scale) as NoiseConfig describes."""
+    if n.sigma_power == 1.0:  # the original draw, so that older runs reproduce exactly
+        return float(rng.uniform(n.sigma_min, n.sigma_max))
+    return float(n.sigma_min + (n.sigma_max - n.sigma_min) * rng.random() ** n.sigma_power)
 
 
 def quantize8(x: np.ndarray) -> np.ndarray:
