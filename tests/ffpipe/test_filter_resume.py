@@ -144,13 +144,14 @@ def test_batch_via_vspipe(media: dict[str, Path], tmp_path: Path,
 
 
 def test_filter_refuses_frames_over_max_memory_before_reading_frames() -> None:
-    # Only the y4m header arrives: the plan for 8192x8192 fails before any frame is read.
+    # Only the y4m header arrives: the plan for 8192x8192 fails before any frame is read
+    # (with 2 GB it fits, 2 output frames per window, the frames held as decoded).
     import subprocess
     import sys
 
     header = b"YUV4MPEG2 W8192 H8192 F25:1 Ip A1:1 C420jpeg\n"
     r = subprocess.run([sys.executable, "-m", "vsshiftnet.ffpipe.filter", "--sigma", "10",
-                        "--device", "cpu", "--max-memory", "2G"], input=header,
+                        "--device", "cpu", "--max-memory", "1G"], input=header,
                        capture_output=True, timeout=300)
     err = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1 and r.stdout == b""

@@ -19,6 +19,7 @@ from vsshiftnet.arch.complexity import temporal_reach
 from vsshiftnet.engine import Restorer, plan_window
 from vsshiftnet.engine.features import FeatureCache
 from vsshiftnet.engine.restorer import BORDER_MARGIN
+from vsshiftnet.vs import convert
 
 from .conftest import IdentityNet, frames_array, planes_of, random_clip
 
@@ -88,8 +89,8 @@ def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet) -> None:
 
 def test_half_frames(core: vs.Core, net: ShiftNet) -> None:
     """Where the network computes in 16 bits (the CPU default, bfloat16), the plugin holds
-    its frames and restored windows as half floats: exactly the engine's result on the
-    frames rounded to float16, rounded to float16; within 2e-3 of float frames."""
+    its restored windows as half floats (its inputs as decoded, here float32): exactly the
+    engine's result rounded to float16; within 2e-3 of float output."""
     src = random_clip(vs.RGBS, 32, 32, 8, seed=4)
     frames = frames_array(src).astype(np.float32)
     r = Restorer(net, device="cpu")
@@ -101,10 +102,34 @@ def test_half_frames(core: vs.Core, net: ShiftNet) -> None:
         return np.stack(r.run_window(win, x.__getitem__, 25.0, cache=cache,
                                      out_dtype=out_dtype))
 
-    want = engine(frames.astype(np.float16).astype(np.float32), np.float16)
+    want = engine(frames, np.float16)
     got = frames_array(svs.denoise(src, 25, model=net, length=8, length_pad=2))
     np.testing.assert_array_equal(got, want.astype(np.float32))
     assert 0 < np.abs(got - engine(frames)).max() <= 2e-3
+
+
+@pytest.mark.parametrize("matrix", [1, 8])
+def test_yuv_converted_tile_by_tile_or_by_resize(core: vs.Core, net: ShiftNet,
+                                                 matrix: int) -> None:
+    """A YUV clip restores as its RGB conversion would: converted by the engine tile by tile
+    where it has the matrix (BT.709; equal to resize's conversion to 2e-7, so at most one
+    code value apart after rounding), else (YCgCo) by resize to RGBH
+    first, exactly as restoring that RGBH clip."""
+    src = core.std.SetFrameProps(random_clip(vs.YUV420P10, 48, 32, 6, seed=5, smooth=True),
+                                 _Matrix=matrix, _Range=0)
+    cs = convert.setup_for(src, None, "test")
+    planar = convert.planar_converter(src.format, cs, src.width, src.height)
+    assert (planar is None) == (matrix == 8)
+    kw = dict(model=net, length=4, length_pad=2, tile=(32, 24), tile_pad=8)
+    out = svs.denoise(src, 20, **kw)
+    rgb = convert.to_rgbs(src, cs, half=planar is None)
+    ref = convert.from_rgbs(svs.denoise(rgb, 20, **kw), src, cs, [0, 1, 2])
+    diff = np.concatenate([np.abs(a - b).ravel() for n in range(6)
+                           for a, b in zip(planes_of(out, n), planes_of(ref, n), strict=True)])
+    if planar is None:
+        assert diff.max() == 0
+    else:
+        assert diff.max() <= 1 and diff.mean() < 0.05
 
 
 def test_restored_frames_are_requested_alone(core: vs.Core, net: ShiftNet) -> None:

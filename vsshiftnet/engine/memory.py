@@ -302,11 +302,14 @@ class MemoryPlan:
 
 
 def held_bytes(h: int, w: int, frames: int, keep: int, extra_frames: int,
-               sample_bytes: int = 4) -> float:
-    """Buffers a window holds: its input frames (RGB), its output, the caller's extra frames
+               sample_bytes: int = 4, input_bytes: float | None = None) -> float:
+    """Buffers a window holds: its input frames, its output, the caller's extra frames
     (e.g. restored frames not yet delivered) and the blend weights' sum. sample_bytes: of
-    the caller's frames, and of the output (Restorer.run blends tiles into its out_dtype)."""
-    return h * w * (3.0 * sample_bytes * (frames + extra_frames + keep) + 4)
+    the caller's frames, and of the output (Restorer.run blends tiles into its out_dtype);
+    input_bytes: per pixel of an input frame (default RGB in sample_bytes; less for frames
+    held as decoded planes, engine.color.PlanarFrame)."""
+    per_input = 3.0 * sample_bytes if input_bytes is None else input_bytes
+    return h * w * (per_input * frames + 3.0 * sample_bytes * (extra_frames + keep) + 4)
 
 
 def source_cache_frames(length: int, length_pad: int, threads: int) -> int:
@@ -316,14 +319,17 @@ def source_cache_frames(length: int, length_pad: int, threads: int) -> int:
 
 
 def plugin_held_frames(length: int, length_pad: int, *, threads: int, streams: int,
-                       source_bytes: int, frame_bytes: int) -> int:
+                       source_bytes: int, frame_bytes: int, planar: bool = False) -> int:
     """Frames the plugin holds besides the window being computed, counted in frames of the
     window's size (frame_bytes each): the restored frames still to be delivered (at most one
     per worker thread but the computing one, and the other streams' windows), and the
-    source frames (source_bytes each) its reader keeps."""
+    source frames (source_bytes each) its reader keeps beyond the window's own; planar:
+    the window's inputs are those source frames (counted with the window), else converted
+    copies of them."""
     n = length
     restored = min(n * (-(-threads // n) + streams - 1), threads - 1 + (streams - 1) * n)
-    kept = source_cache_frames(length, length_pad, threads) * source_bytes / frame_bytes
+    sources = threads if planar else source_cache_frames(length, length_pad, threads)
+    kept = sources * source_bytes / frame_bytes
     return restored + math.ceil(kept)
 
 
@@ -347,7 +353,8 @@ def _net_bytes(model: ActivationModel, frames: int, keep: int, th: int, tw: int,
 def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budget: int,
          tile: tuple[int, int], pad: int, extra_frames: int = 0,
          host_only_held: bool = False, feature_bytes: float = 0.0,
-         split_bytes: float = 0.0, margin: int = 0, sample_bytes: int = 4) -> MemoryPlan:
+         split_bytes: float = 0.0, margin: int = 0, sample_bytes: int = 4,
+         input_bytes: float | None = None) -> MemoryPlan:
     """The layout for a window of `frames` frames of w x h returning `keep`: `tile` when it is
     given (checked), else the whole frame or the fewest tiles that fit the budget.
     host_only_held: the frames live in host RAM and the budget is device memory (CUDA).
@@ -355,11 +362,11 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
     features kept across windows (engine.features); split_bytes: bytes per pixel-frame of a
     tile that the network in two halves needs beyond the estimate (the second half's
     features input). margin: border pixels added around the frame (Restorer.margin).
-    sample_bytes: of the frames the caller holds (held_bytes)."""
+    sample_bytes, input_bytes: of the frames the caller holds (held_bytes)."""
     if max(h, w) > MAX_SIDE:
         raise MemoryBudgetError(f"frames of {w}x{h} are larger than {MAX_SIDE}x{MAX_SIDE}, "
                                 "the largest size planned for; scale the video down first")
-    held = held_bytes(h, w, frames, keep, extra_frames, sample_bytes)
+    held = held_bytes(h, w, frames, keep, extra_frames, sample_bytes, input_bytes)
     room = budget if host_only_held else budget - held
     hint = (f"a window of {frames} frames ({keep} output) of {w}x{h}")
     if host_only_held and held > available_ram():
@@ -499,12 +506,13 @@ def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads
 
     r = Restorer(net, max_memory=max_memory)  # type: ignore[arg-type]
     r.frame_bytes = 2 if r.half_frames else 4  # as the plugin and ffpipe hold frames
+    r.input_bytes = 1.5  # the plugin's window holds YUV420P8 frames as decoded
     pad = DEFAULT_LENGTH_PAD
     shares = work.shares(net)
     out.write(f"{name} on {r.backend}, max_memory {fmt_gb(r.max_memory)}, the plugin with "
-              f"{threads} threads on a YUV420P8 source (besides the window: {threads - 1} "
-              "restored frame(s) in flight, the source frames its reader keeps; ffpipe: "
-              "none)\n| size | output frames per window | first stage "
+              f"{threads} threads on a YUV420P8 source, held as decoded (besides the window: "
+              f"{threads - 1} restored frame(s) in flight, the source frames its reader keeps "
+              "beyond the window's)\n| size | output frames per window | first stage "
               "kept | tiles | network runs per frame | work per frame (tile overlap "
               "included) | planned |\n|---|---|---|---|---|---|---|\n")
     for size in sizes.split(","):
@@ -513,7 +521,8 @@ def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads
             def held(n: int, h: int = h, w: int = w) -> int:
                 return plugin_held_frames(n, pad, threads=threads, streams=1,
                                           source_bytes=h * w * 3 // 2,
-                                          frame_bytes=3 * h * w * r.frame_bytes)
+                                          frame_bytes=3 * h * w * r.frame_bytes,
+                                          planar=True)
 
             n = r.fit_window(h, w, DEFAULT_LENGTH, pad, auto_length=True, held_frames=held)
         except MemoryBudgetError as e:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,14 +19,15 @@ from . import tiles as tiling
 from .backends import BackendError, BackendSpec, make_runner, resolve_backend
 from .backends.export import exportable
 from .backends.torch_runner import FRAME_CHUNK
+from .color import PlanarFrame
 from .features import FeatureCache
 from .windows import Window
 
 log = logging.getLogger(__name__)
 
 Sigma = float | np.ndarray | None  # 0-255 scale; an array is (T, 1, H, W)
-#: (T, 3, H, W), or T frames, each (3, H, W) or three (H, W) planes
-Frames = np.ndarray | Sequence[np.ndarray | Sequence[np.ndarray]]
+#: (T, 3, H, W), or T frames, each (3, H, W), three (H, W) planes or a PlanarFrame
+Frames = np.ndarray | Sequence[np.ndarray | Sequence[np.ndarray] | PlanarFrame]
 
 
 class RunStats:
@@ -95,6 +97,9 @@ class Restorer:
         #: bytes per sample of the frames the caller holds (the window's inputs and cached
         #: outputs): 2 where it keeps them as half floats (half_frames)
         self.frame_bytes = 4
+        #: bytes per pixel of one input frame as the caller holds it: None for RGB in
+        #: frame_bytes, less for frames held as decoded planes (PlanarFrame)
+        self.input_bytes: float | None = None
         # the estimate traces the torch path in the runtime's precision. OpenVINO in bfloat16
         # keeps its activations in bfloat16: measured peak RSS 0.44-0.58 of the float32
         # trace on 256x256 to 960x540 windows, 0.8-1.0 of the bfloat16 one plus its own
@@ -152,7 +157,8 @@ class Restorer:
     def memory_plan(self, h: int, w: int, frames: int, keep: int) -> memory.MemoryPlan:
         """The tile layout for a window of `frames` frames of w x h returning `keep`; raises
         memory.MemoryBudgetError (a ValueError) naming the sizes when it cannot fit."""
-        key = (h, w, frames, keep, self.reserve_frames, self.feature_frames, self.frame_bytes)
+        key = (h, w, frames, keep, self.reserve_frames, self.feature_frames, self.frame_bytes,
+               self.input_bytes)
         if key not in self._plans:
             self._plans[key] = p = memory.plan(
                 self._activations, h, w, frames, keep,
@@ -161,7 +167,8 @@ class Restorer:
                 host_only_held=self.backend.is_cuda,
                 feature_bytes=self.feature_frames * self._feature_bytes,
                 split_bytes=self._split_bytes if self.feature_frames else 0.0,
-                margin=self.margin, sample_bytes=self.frame_bytes)
+                margin=self.margin, sample_bytes=self.frame_bytes,
+                input_bytes=self.input_bytes)
             log.info("shiftnet: %dx%d, %d frames: %s tile(s) %s, about %s of max_memory %s",
                      w, h, frames, p.tiles, p.tile, memory.fmt_gb(p.total),
                      memory.fmt_gb(p.budget))
@@ -260,7 +267,7 @@ class Restorer:
              out_dtype: type[np.floating], separate: bool
              ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         t = len(frames)
-        shapes = {(len(f), *np.shape(f[0])) for f in frames} if t else set()
+        shapes = {_frame_shape(f) for f in frames} if t else set()
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[0] != 3:
             raise ValueError(f"frames must be (T, 3, H, W), got frames of shapes {shapes}")
         _, h, w = next(iter(shapes))
@@ -287,10 +294,13 @@ class Restorer:
         computed = 0.0  # frames whose features were computed, over the tiles
 
         def crop(idx: Sequence[int], r: tiling.Region) -> np.ndarray:
-            # f is a (3, H, W) array or three (H, W) planes (views of the caller's frames)
+            # f is a (3, H, W) array, three (H, W) planes (views of the caller's frames) or
+            # a PlanarFrame (converted to RGB here, tile by tile)
             ys, xs, pads = r.inside(h, w)
-            return r.pad(np.array([[np.asarray(p)[ys, xs] for p in frames[i]] for i in idx],
-                                  np.float32), pads)
+            out = np.empty((len(idx), 3, ys.stop - ys.start, xs.stop - xs.start), np.float32)
+            for k, i in enumerate(idx):
+                _fill_region(out[k], frames[i], ys, xs)
+            return r.pad(out, pads)
 
         def noise_for(idx: Sequence[int], r: tiling.Region) -> np.ndarray | None:
             if noise is not None:
@@ -386,14 +396,15 @@ class Restorer:
         kept = crop(range(len(sources))[keep], r)
         return self.runner.restore(kept, window, keep), n_new
 
-    def run_window(self, window: Window, get_frame: Callable[[int], np.ndarray],
+    def run_window(self, window: Window, get_frame: Callable[[int], Any],
                    sigma: float | Callable[[int], np.ndarray] | None = None,
                    cache: FeatureCache | None = None,
                    out_dtype: type[np.floating] = np.float32) -> list[np.ndarray]:
         """Restore one planned window, each frame (3, H, W) in an array of its own (run_frames).
-        get_frame(i) gives source frame i as (3, H, W); sigma is a number or a function giving
-        frame i's (1, H, W) noise map; cache (from feature_cache) lets consecutive windows
-        share the first stage of their common frames; out_dtype: as for run."""
+        get_frame(i) gives source frame i as (3, H, W) or a PlanarFrame; sigma is a number
+        or a function giving frame i's (1, H, W) noise map; cache (from feature_cache) lets
+        consecutive windows share the first stage of their common frames; out_dtype: as for
+        run."""
         stack = [get_frame(i) for i in window.sources]  # not stacked: tiles are cut from each
         noise: Sigma
         if callable(sigma):
@@ -402,6 +413,20 @@ class Restorer:
             noise = sigma
         return self.run_frames(stack, noise, keep=window.keep, sources=window.sources,
                                cache=cache, out_dtype=out_dtype)
+
+
+def _frame_shape(f: Any) -> tuple[int, ...]:
+    return tuple(f.shape) if isinstance(f, PlanarFrame) else (len(f), *np.shape(f[0]))
+
+
+def _fill_region(out: np.ndarray, f: Any, ys: slice, xs: slice) -> None:
+    """Write frame f's rows ys and columns xs into out (3, h, w), one plane at a time (no
+    stacked copy of the window)."""
+    if isinstance(f, PlanarFrame):
+        out[...] = f.region(ys, xs)
+        return
+    for c in range(3):
+        out[c] = np.asarray(f[c])[ys, xs]
 
 
 def frames_per_window(windows: Sequence[Window]) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .color import PlanarFrame
 from .restorer import Restorer
 from .windows import plan_window
 
@@ -33,7 +34,7 @@ class StreamRestorer:
         self.length = length
         self.length_pad = length_pad
         self.sigma = sigma
-        self._frames: dict[int, np.ndarray] = {}
+        self._frames: dict[int, np.ndarray | PlanarFrame] = {}
         self._cuts: set[int] = set()
         self._received = 0
         self._next_block = 0  # start of the next grid block to restore
@@ -45,11 +46,14 @@ class StreamRestorer:
         # keeps them; README "What the plugin holds"): half the memory of the window
         self._half = bool(getattr(restorer, "half_frames", False))
 
-    def push(self, frame: np.ndarray, scene_cut: bool = False) -> list[np.ndarray]:
-        """Add the next frame (3, H, W) float32; scene_cut marks it as a scene's first frame.
-        Returns the restored frames that are now ready, in order."""
+    def push(self, frame: np.ndarray | PlanarFrame,
+             scene_cut: bool = False) -> list[np.ndarray]:
+        """Add the next frame, (3, H, W) float32 or a PlanarFrame (held as it is, converted
+        tile by tile); scene_cut marks it as a scene's first frame. Returns the restored
+        frames that are now ready, in order."""
         i = self._received
-        self._frames[i] = frame.astype(np.float16) if self._half else frame
+        self._frames[i] = (frame.astype(np.float16) if self._half
+                           and isinstance(frame, np.ndarray) else frame)
         if scene_cut:
             self._cuts.add(i)
         self._received += 1
@@ -92,7 +96,7 @@ class StreamRestorer:
                 out += list(self.restorer.run_window(win, self._frames.__getitem__, self.sigma,
                                                      **kw))
             else:
-                stack = np.stack([self._frames[i] for i in win.sources])
+                stack = [self._frames[i] for i in win.sources]  # Restorer.run cuts tiles
                 self._pending.append(self._pool.submit(
                     self.restorer.run, stack, self.sigma, win.keep,
                     **({"out_dtype": np.float16} if self._half else {})))

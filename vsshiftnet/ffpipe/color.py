@@ -1,29 +1,16 @@
-"""YUV/GRAY integer planes <-> RGB float32 in numpy, for the ffmpeg adapter.
-
-The network sees RGB in [0, 1] (chroma upsampled bilinearly at its siting). Going back,
-luma is recomputed at full resolution and chroma is area-averaged down to its siting. The
-whole restored picture goes back, chroma included: keeping any of the source's own samples
-would keep their noise too.
-"""
+"""ffmpeg's names for colour matrices; the conversion itself is vsshiftnet.engine.color."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Sequence
 
-import numpy as np
+from ..engine.color import MATRICES, SITINGS, ColorError, ColorSpec, PlaneFormat, YuvConverter
+
+__all__ = ["FFMPEG_MATRIX", "MATRICES", "SITINGS", "ColorError", "ColorSpec", "PlaneFormat",
+           "YuvConverter", "matrix_name"]
 
 log = logging.getLogger(__name__)
 
-# (Kr, Kb) of the non-constant-luminance matrices.
-MATRICES: dict[str, tuple[float, float]] = {
-    "bt601": (0.299, 0.114),
-    "bt709": (0.2126, 0.0722),
-    "bt2020": (0.2627, 0.0593),
-    "smpte240m": (0.212, 0.087),
-    "fcc": (0.30, 0.11),
-}
 # ffprobe/ffmpeg color_space names -> our matrix names.
 FFMPEG_MATRIX: dict[str, str] = {
     "bt709": "bt709",
@@ -34,21 +21,6 @@ FFMPEG_MATRIX: dict[str, str] = {
     "smpte240m": "smpte240m",
     "fcc": "fcc",
 }
-# Chroma siting -> (horizontal, vertical) offset as a fraction of the subsampling step:
-# 0 = co-sited with the first luma sample, 0.5 = centred, 1 = on the last one.
-SITINGS: dict[str, tuple[float, float]] = {
-    "left": (0.0, 0.5),
-    "center": (0.5, 0.5),
-    "topleft": (0.0, 0.0),
-    "top": (0.5, 0.0),
-    "bottomleft": (0.0, 1.0),
-    "bottom": (0.5, 1.0),
-}
-
-
-class ColorError(ValueError):
-    """Unknown or unsupported colour parameters."""
-
 
 def matrix_name(ffmpeg_color_space: str | None, height: int) -> str:
     """Our matrix name for ffprobe's color_space; untagged video guesses by height."""
@@ -65,149 +37,3 @@ def matrix_name(ffmpeg_color_space: str | None, height: int) -> str:
     log.warning("input has no colour matrix tag; assuming %s from its height %d (set --matrix "
                 "to override)", guess, height)
     return guess
-
-
-@dataclasses.dataclass(frozen=True)
-class PlaneFormat:
-    """Layout of integer planes: luma size, log2 chroma subsampling, bit depth, gray."""
-
-    width: int
-    height: int
-    ssx: int = 1
-    ssy: int = 1
-    bits: int = 8
-    gray: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class ColorSpec:
-    matrix: str = "bt709"
-    full_range: bool = False
-    siting: str = "left"
-
-    def __post_init__(self) -> None:
-        if self.matrix not in MATRICES:
-            raise ColorError(f"unknown matrix {self.matrix!r} (one of {', '.join(MATRICES)})")
-        if self.siting not in SITINGS:
-            raise ColorError(f"unknown chroma siting {self.siting!r} (one of {', '.join(SITINGS)})")
-
-
-def _levels(bits: int, full: bool) -> tuple[float, float, float, float]:
-    """(luma offset, luma scale, chroma offset, chroma scale) in code values."""
-    if full:
-        peak = float((1 << bits) - 1)
-        return 0.0, peak, float(1 << (bits - 1)), peak
-    k = float(1 << (bits - 8))
-    return 16.0 * k, 219.0 * k, 128.0 * k, 224.0 * k
-
-
-def _taps_up(n_out: int, n_in: int, step: int, off: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear taps mapping n_in chroma samples to n_out luma positions."""
-    pos = (np.arange(n_out, dtype=np.float64) - off * (step - 1)) / step
-    i0 = np.floor(pos)
-    frac = (pos - i0).astype(np.float32)
-    i0 = i0.astype(np.int64)
-    idx = np.stack([np.clip(i0, 0, n_in - 1), np.clip(i0 + 1, 0, n_in - 1)])
-    return idx, np.stack([1.0 - frac, frac])
-
-
-def _taps_down(n_out: int, n_in: int, step: int, off: float) -> tuple[np.ndarray, np.ndarray]:
-    """Area-average taps: each chroma sample averages the luma area of width `step`
-    around its sited position (edge samples replicated)."""
-    centre = np.arange(n_out, dtype=np.float64) * step + off * (step - 1)
-    lo, hi = centre - step / 2, centre + step / 2
-    first = np.floor(lo + 0.5)
-    xs = first[None, :] + np.arange(step + 1)[:, None]
-    weights = np.clip(np.minimum(xs + 0.5, hi) - np.maximum(xs - 0.5, lo), 0.0, None) / step
-    idx = np.clip(xs, 0, n_in - 1).astype(np.int64)
-    return idx, weights.astype(np.float32)
-
-
-def _apply(a: np.ndarray, taps: tuple[np.ndarray, np.ndarray], axis: int) -> np.ndarray:
-    idx, w = taps
-    shape = [1, 1]
-    shape[axis] = -1
-    out = np.take(a, idx[0], axis=axis) * w[0].reshape(shape)
-    for k in range(1, len(idx)):
-        out += np.take(a, idx[k], axis=axis) * w[k].reshape(shape)
-    return out
-
-
-class YuvConverter:
-    """Converts one plane layout to RGB float32 (3, H, W) and back."""
-
-    def __init__(self, fmt: PlaneFormat, spec: ColorSpec) -> None:
-        self.fmt = fmt
-        self.spec = spec
-        self._yo, self._ys, self._co, self._cs = _levels(fmt.bits, spec.full_range)
-        self._peak = (1 << fmt.bits) - 1
-        kr, kb = MATRICES[spec.matrix]
-        self._kr, self._kb, self._kg = kr, kb, 1.0 - kr - kb
-        self._subsampled = not fmt.gray and (fmt.ssx or fmt.ssy)
-        if self._subsampled:
-            ox, oy = SITINGS[spec.siting]
-            sx, sy = 1 << fmt.ssx, 1 << fmt.ssy
-            cw, ch = -(-fmt.width // sx), -(-fmt.height // sy)
-            self._up_x = _taps_up(fmt.width, cw, sx, ox) if sx > 1 else None
-            self._up_y = _taps_up(fmt.height, ch, sy, oy) if sy > 1 else None
-            self._down_x = _taps_down(cw, fmt.width, sx, ox) if sx > 1 else None
-            self._down_y = _taps_down(ch, fmt.height, sy, oy) if sy > 1 else None
-
-    def _up(self, c: np.ndarray) -> np.ndarray:
-        if not self._subsampled:
-            return c
-        if self._up_y is not None:
-            c = _apply(c, self._up_y, 0)
-        if self._up_x is not None:
-            c = _apply(c, self._up_x, 1)
-        return c
-
-    def _down(self, c: np.ndarray) -> np.ndarray:
-        if self._down_y is not None:
-            c = _apply(c, self._down_y, 0)
-        if self._down_x is not None:
-            c = _apply(c, self._down_x, 1)
-        return c
-
-    def _chroma(self, planes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        cb = (planes[1].astype(np.float32) - self._co) / self._cs
-        cr = (planes[2].astype(np.float32) - self._co) / self._cs
-        return cb, cr
-
-    def to_rgb(self, planes: Sequence[np.ndarray], clamp: bool = True) -> np.ndarray:
-        """Integer planes -> float32 (3, H, W) RGB, clamped to [0, 1] unless told not to."""
-        y = (planes[0].astype(np.float32) - self._yo) / self._ys
-        if self.fmt.gray:
-            rgb = np.stack([y, y, y])
-        else:
-            cb, cr = self._chroma(planes)
-            cb, cr = self._up(cb), self._up(cr)
-            r = y + (2.0 * (1.0 - self._kr)) * cr
-            b = y + (2.0 * (1.0 - self._kb)) * cb
-            g = (y - self._kr * r - self._kb * b) / self._kg
-            rgb = np.stack([r, g, b])
-        if clamp:
-            np.clip(rgb, 0.0, 1.0, out=rgb)
-        return rgb.astype(np.float32, copy=False)
-
-    def _quantize(self, v: np.ndarray, off: float, scale: float) -> np.ndarray:
-        code = np.rint(v * scale + off)
-        np.clip(code, 0, self._peak, out=code)
-        return code.astype(np.uint8 if self.fmt.bits == 8 else np.uint16)
-
-    def from_rgb(self, rgb: np.ndarray) -> list[np.ndarray]:
-        """float32 (3, H, W) RGB -> integer planes."""
-        rgb = np.asarray(rgb, dtype=np.float32)
-        if self.fmt.gray:
-            return [self._quantize(rgb.mean(axis=0), self._yo, self._ys)]
-        r, g, b = rgb[0], rgb[1], rgb[2]
-        y = self._kr * r + self._kg * g + self._kb * b
-        cb = (b - y) / (2.0 * (1.0 - self._kb))
-        cr = (r - y) / (2.0 * (1.0 - self._kr))
-        if self._subsampled:
-            cb, cr = self._down(cb), self._down(cr)
-        return [
-            self._quantize(y, self._yo, self._ys),
-            self._quantize(cb, self._co, self._cs),
-            self._quantize(cr, self._co, self._cs),
-        ]

@@ -18,6 +18,7 @@ from ..engine import (
     Restorer,
     StreamRestorer,
 )
+from ..engine.color import PlanarFrame
 from .color import ColorSpec, PlaneFormat, YuvConverter
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,14 @@ class RestoreOptions:
         if not 0 < self.sc_threshold <= 1:
             raise ValueError("--sc-threshold must be in (0, 1]")
 
-    def fitted(self, restorer: Restorer, width: int, height: int) -> RestoreOptions:
+    def fitted(self, restorer: Restorer, width: int, height: int,
+               fmt: PlaneFormat | None = None) -> RestoreOptions:
         """These options with the window length the memory plan picks for the frame size;
-        raises ValueError (engine.memory.MemoryBudgetError) when nothing fits."""
-        # the stream keeps its frames as half floats where the network computes in 16 bits
+        raises ValueError (engine.memory.MemoryBudgetError) when nothing fits. fmt: the
+        decoded frames' planes, which the stream holds as they are (FrameRestorer)."""
+        # outputs as half floats where the network computes in 16 bits
         restorer.frame_bytes = 2 if restorer.half_frames else 4
+        restorer.input_bytes = None if fmt is None else fmt.bytes_per_pixel
         length = restorer.fit_window(height, width, self.length or DEFAULT_LENGTH,
                                      self.length_pad, auto_length=self.length is None)
         return dataclasses.replace(self, length=length,
@@ -192,7 +196,9 @@ class FrameRestorer:
         return float(np.abs(small - prev).mean()) / self._peak > self._threshold
 
     def push(self, planes: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        x = self.conv.to_rgb(planes)
+        # held as decoded and converted tile by tile (1.5 bytes per pixel at 4:2:0 8-bit
+        # instead of 6 for half-float RGB); the reader hands each frame in arrays of its own
+        x = PlanarFrame(planes, self.conv, clamp=True)
         cut = self._sc and self._is_cut(planes[0])
         self.cuts += cut
         return [self._back(y) for y in self.stream.push(x, scene_cut=cut)]

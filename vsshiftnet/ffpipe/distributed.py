@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .pipeline import Job, _Plan, encoder_command, plan, temp_path
+from .pipeline import Job, _Plan, encoder_command, held_format, plan, temp_path
 from .procs import FFmpegProcess, PipelineError, ffmpeg_version, one_line
 from .segments import FrameTimes, Segment, frame_times, segment_size, split
 from .segtask import SegmentError, SegmentResult, restore_segment, segment_file
@@ -167,7 +167,8 @@ def _fix_layout(job: Job, p: _Plan) -> Job:
 
     try:
         restorer = build_restorer(job.restore)
-        fitted = job.restore.fitted(restorer, p.info.video.width, p.info.video.height)
+        fitted = job.restore.fitted(restorer, p.info.video.width, p.info.video.height,
+                                    held_format(p))
         layout = restorer.memory_plan(p.info.video.height, p.info.video.width,
                                       fitted.length + 2 * fitted.length_pad, fitted.length)
     except (ValueError, OSError, RuntimeError) as e:

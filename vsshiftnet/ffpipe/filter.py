@@ -55,7 +55,8 @@ def run_filter(args: argparse.Namespace, inp: BinaryIO, out: BinaryIO,
              spec.matrix, "full" if spec.full_range else "limited", spec.siting)
     if restorer is None:
         restorer = build_restorer(opts)
-    opts = opts.fitted(restorer, fmt.width, fmt.height)  # type: ignore[arg-type]
+    opts = opts.fitted(restorer, fmt.width, fmt.height,  # type: ignore[arg-type]
+                       plane_format(fmt))
     core = FrameRestorer(restorer, plane_format(fmt), spec, opts)  # type: ignore[arg-type]
     writer = Y4MWriter(out, fmt)
     progress = Progress(None, enabled=bool(args.progress if args.progress is not None

@@ -147,6 +147,12 @@ def plane_format(fmt: Y4MFormat) -> PlaneFormat:
     return PlaneFormat(fmt.width, fmt.height, ssx, ssy, fmt.bits, fmt.gray)
 
 
+def held_format(p: _Plan) -> PlaneFormat:
+    """The planes each decoded frame arrives in (what the stream holds per frame)."""
+    v, lay = p.info.video, pixel_layout(p.decode_pix_fmt)
+    return PlaneFormat(v.width, v.height, lay.ssx, lay.ssy, lay.bits, lay.gray)
+
+
 def _check_out(job: Job) -> None:
     out = job.out
     if not out.parent.is_dir():
@@ -614,7 +620,7 @@ def run(job: Job, restorer: Any = None) -> None:
             raise PipelineError(f"cannot load the model: {e}") from None
     try:  # the memory plan for this frame size, before ffmpeg starts
         job = dataclasses.replace(job, restore=job.restore.fitted(
-            restorer, p.info.video.width, p.info.video.height))
+            restorer, p.info.video.width, p.info.video.height, held_format(p)))
     except ValueError as e:
         raise PipelineError(f"{job.inp}: {e}") from None
     procs: list[FFmpegProcess] = []

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import vapoursynth as vs
 
+from ..engine.color import ColorSpec, PlaneFormat, YuvConverter
+
 #: resize's names for the matrices a user may pass as strings.
 MATRIX_NAMES: dict[str, int] = {
     "rgb": 0, "709": 1, "bt709": 1, "fcc": 4, "470bg": 5, "bt470bg": 5, "601": 6, "170m": 6,
@@ -24,6 +26,9 @@ MATRIX_NAMES: dict[str, int] = {
     "bt601": 6, "smpte240m": 7, "bt2020": 9, "bt2020ncl": 9, "bt2020cl": 10,
 }
 _CHROMALOC_NAMES = ["left", "center", "top_left", "top", "bottom_left", "bottom"]
+# the engine's names of the _Matrix values it converts itself (non-constant luminance)
+_ENGINE_MATRICES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020"}
+_ENGINE_SITINGS = ["left", "center", "topleft", "top", "bottomleft", "bottom"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,23 @@ def to_rgbs(clip: vs.VideoNode, cs: ColorSetup, half: bool = False) -> vs.VideoN
     return core.resize.Bilinear(clip, format=rgb, matrix_in=cs.matrix,
                                 range_in_s=_range(cs.full_range),
                                 chromaloc_in_s=_CHROMALOC_NAMES[cs.chromaloc])
+
+
+def planar_converter(fmt: vs.VideoFormat, cs: ColorSetup, width: int,
+                     height: int) -> YuvConverter | None:
+    """The engine's converter for this format (engine.color): the plugin then holds each
+    window's frames as decoded and converts tile by tile (at 4:2:0 8-bit 1.5 instead of 6
+    bytes per pixel held); None where it keeps resize's conversion (constant-luminance,
+    YCgCo, ICtCp and chromaticity-derived matrices)."""
+    if cs.family == vs.YUV and cs.matrix not in _ENGINE_MATRICES:
+        return None
+    floating = fmt.sample_type == vs.FLOAT
+    pf = PlaneFormat(width, height, fmt.subsampling_w, fmt.subsampling_h, fmt.bits_per_sample,
+                     gray=cs.family == vs.GRAY, rgb=cs.family == vs.RGB, floating=floating)
+    spec = ColorSpec(_ENGINE_MATRICES.get(cs.matrix or 1, "bt709"),
+                     full_range=cs.full_range or floating,
+                     siting=_ENGINE_SITINGS[cs.chromaloc])
+    return YuvConverter(pf, spec)
 
 
 def from_rgbs(rgb: vs.VideoNode, original: vs.VideoNode, cs: ColorSetup,

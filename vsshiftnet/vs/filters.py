@@ -212,11 +212,15 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
                        * (clip.height >> (fmt.subsampling_h if p else 0))
                        for p in range(fmt.num_planes)) * fmt.bytes_per_sample
 
+    # the window holds its frames as decoded and converts them tile by tile where the engine
+    # has the conversion (engine.color, equal to resize's to ~2e-7), else resize's RGB
+    planar = convert.planar_converter(fmt, cs, clip.width, clip.height)
+
     def in_flight(n: int) -> int:
         return plugin_held_frames(n, length_pad, threads=core.num_threads,
                                   streams=num_streams, source_bytes=source_bytes,
                                   frame_bytes=3 * clip.width * clip.height
-                                  * restorer.frame_bytes)
+                                  * restorer.frame_bytes, planar=planar is not None)
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
                             backend=backend, threads=threads, num_streams=num_streams,
@@ -224,6 +228,8 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
         # frames as half floats where the network computes in 16 bits (half the memory)
         half = restorer.half_frames
         restorer.frame_bytes = 2 if half else 4
+        if planar is not None:
+            restorer.input_bytes = source_bytes / (clip.width * clip.height)
         # the memory plan fails here, before any frame is requested, if nothing fits
         length = restorer.fit_window(clip.height, clip.width, length, length_pad,
                                      auto_length=auto_length,
@@ -241,16 +247,18 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     # cache (which held hundreds of MB of 4K frames outside max_memory).
     source = fixed_cache(core.std.RemoveFrameProps(clip, "_vsshiftnet_reader"),
                          source_cache_frames(length, length_pad, core.num_threads))
-    # the window holds its converted frames; their cache keeps only the context frames that
-    # the next window reads again (left automatic it held ~0.3 GB more at 4K)
-    clips = [fixed_cache(convert.to_rgbs(source, cs, half), 2 * length_pad)]
+    # Converted by resize, the window holds its converted frames; their cache keeps only the
+    # context frames that the next window reads again (left automatic it held ~0.3 GB more
+    # at 4K). Planar, the window reads the source frames themselves.
+    clips = [source if planar is not None
+             else fixed_cache(convert.to_rgbs(source, cs, half), 2 * length_pad)]
     if noise is not None:
         clips.append(fixed_cache(convert.noise_map(noise, clip.num_frames), 2 * length_pad))
     step = WindowStep(restorer, num_frames=clip.num_frames, length=length,
                       length_pad=length_pad, sc=sc_flag, sigma=sigma_value,
                       has_noise_map=noise is not None, max_windows=max_windows(length),
-                      half=half)
-    restored = run_step(clips, step, name=fname)
+                      half=half, planar=planar)
+    restored = run_step(clips, step, name=fname, format=vs.RGBH if half else vs.RGBS)
     log.debug("%s: %s, length=%d, length_pad=%d, tile=%s", fname, fmt.name, length, length_pad,
               tile_wh)
     return convert.from_rgbs(restored, source, cs, plane_list)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import FrameCache, Restorer, fetch_range, plan_window
+from ..engine.color import PlanarFrame, YuvConverter
 from .protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,16 @@ def _rgb(frame: Frame) -> list[np.ndarray]:
 class WindowStep:
     """Frame n of the output is frame n of the restored window that covers it.
 
-    clips[0] is the RGBS (or, with half, RGBH) input; clips[1], when present, the GRAYS noise
-    map (sigma, 0-255). Windows depend only on n's grid block (and the scene cuts inside the
+    clips[0] is the RGBS (or, with half, RGBH) input, or with planar (its converter) the
+    source itself, converted tile by tile; clips[1], when present, the GRAYS noise map
+    (sigma, 0-255). Windows depend only on n's grid block (and the scene cuts inside the
     fetched frames), so the output does not depend on which frame is requested first or by
     how many threads.
     """
 
     def __init__(self, restorer: Restorer, *, num_frames: int, length: int, length_pad: int,
                  sc: bool, sigma: float | None, has_noise_map: bool, max_windows: int,
-                 half: bool = False) -> None:
+                 half: bool = False, planar: YuvConverter | None = None) -> None:
         self.restorer = restorer
         self.num_frames = num_frames
         self.length = length
@@ -45,6 +47,7 @@ class WindowStep:
         self.sigma = sigma
         self.has_noise_map = has_noise_map
         self.half = half  # RGBH in and out: restored windows are kept as float16
+        self.planar = planar
         self.cache: FrameCache[np.ndarray] = FrameCache(max_windows)
         # first-stage features that consecutive windows share (computed once per frame)
         self.features = restorer.feature_cache(length_pad)
@@ -55,6 +58,15 @@ class WindowStep:
         self._lock = threading.Lock()
         self._ready: dict[int, tuple[Hashable, int]] = {}
         self._claimed: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def _frame(self, src: dict[int, Frame]) -> Any:
+        conv = self.planar
+        if conv is None:
+            return lambda i: _rgb(src[i])
+        # the frame's planes read in place (uint8 for 8-bit YUV: 1.5 bytes per pixel at
+        # 4:2:0 instead of RGBH's 6), converted by the engine as it cuts each tile
+        return lambda i: PlanarFrame([np.asarray(src[i].plane(p))
+                                      for p in range(src[i].num_planes())], conv)
 
     def frames_needed(self, n: int) -> list[tuple[int, int]]:
         with self._lock:
@@ -96,7 +108,7 @@ class WindowStep:
                 def sigma(i: int) -> np.ndarray:
                     return np.asarray(noise[i].plane(0))[None]
             restored = self.restorer.run_window(
-                win, lambda i: _rgb(src[i]), sigma, cache=self.features,
+                win, self._frame(src), sigma, cache=self.features,
                 out_dtype=np.float16 if self.half else np.float32)
             with self._lock:
                 for part, i in enumerate(win.outputs):
