@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, Restorer, StreamRestorer
 from ..engine.baseline import CONFIGS, run_config, use_old_path
+from ..engine.color import PlanarFrame
 from ..engine.restorer import STATS
 from . import raybench
 from .color import ColorSpec, YuvConverter
@@ -47,17 +46,19 @@ def _clip(folder: Path, size: str, frames: int, ffmpeg: str) -> Path:
     return path
 
 
-def _rgb_frames(path: Path, ffmpeg: str) -> list[np.ndarray]:
+def _decoded_frames(path: Path, ffmpeg: str) -> list[PlanarFrame]:
+    """The clip's frames held as decoded, as ffpipe holds them (converted tile by tile)."""
     dec = subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-f",
                           "yuv4mpegpipe", "-"], check=True, capture_output=True).stdout
     import io
 
     reader = Y4MReader(io.BytesIO(dec))
     conv = YuvConverter(plane_format(reader.format), ColorSpec("bt709", False, "left"))
-    return [conv.to_rgb(p) for p in reader]
+    return [PlanarFrame(p, conv, clamp=True) for p in reader]
 
 
-def _network_alone(restorer: Restorer, frames: list[np.ndarray], opts: RestoreOptions) -> float:
+def _network_alone(restorer: Restorer, frames: list[PlanarFrame],
+                   opts: RestoreOptions) -> float:
     stream = StreamRestorer(restorer, length=opts.length, length_pad=opts.length_pad,
                             sigma=opts.sigma)
     t0 = time.perf_counter()
@@ -147,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ffpipe-bench-") as tmp:
         folder = Path(tmp)
         clip = _clip(folder, args.size, args.frames, ffmpeg)
-        frames = _rgb_frames(clip, ffmpeg)
+        frames = _decoded_frames(clip, ffmpeg)
         h, w = frames[0].shape[1:]
+        restorer.input_bytes = frames[0].conv.fmt.bytes_per_pixel
         restorer.fit_window(h, w, args.length, args.length_pad, auto_length=False)
         _network_alone(restorer, frames[: args.length + 2 * args.length_pad], opts)  # warm-up
         STATS.reset()
