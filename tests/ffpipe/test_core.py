@@ -7,17 +7,23 @@ import pytest
 
 from tests.conftest import tiny_net
 from vsshiftnet.engine import Restorer
+from vsshiftnet.engine.color import PlanarFrame
 from vsshiftnet.ffpipe.color import ColorSpec, PlaneFormat, YuvConverter
 from vsshiftnet.ffpipe.core import FrameRestorer, RestoreOptions, decode_span
 
 
 class Identity:
-    """Stands in for Restorer.run_window: hands back the window's own output frames."""
+    """Stands in for Restorer.run_window: hands back the window's own output frames (the
+    stream holds them as decoded, PlanarFrame, converted here whole)."""
 
     backend = "identity"
 
     def run_window(self, window, get_frame, sigma=None):  # type: ignore[no-untyped-def]
-        return np.stack([get_frame(window.sources[i])
+        def rgb(f: PlanarFrame) -> np.ndarray:
+            _, h, w = f.shape
+            return f.region(slice(0, h), slice(0, w))
+
+        return np.stack([rgb(get_frame(window.sources[i]))
                          for i in range(window.keep.start, window.keep.stop)])
 
 

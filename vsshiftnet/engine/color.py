@@ -90,14 +90,52 @@ def _levels(bits: int, full: bool, floating: bool = False) -> tuple[float, float
     return 16.0 * k, 219.0 * k, 128.0 * k, 224.0 * k
 
 
-def _taps_up(n_out: int, n_in: int, step: int, off: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear taps mapping n_in chroma samples to n_out luma positions."""
-    pos = (np.arange(n_out, dtype=np.float64) - off * (step - 1)) / step
-    i0 = np.floor(pos)
-    frac = (pos - i0).astype(np.float32)
-    i0 = i0.astype(np.int64)
-    idx = np.stack([np.clip(i0, 0, n_in - 1), np.clip(i0 + 1, 0, n_in - 1)])
-    return idx, np.stack([1.0 - frac, frac])
+@dataclasses.dataclass(frozen=True)
+class _Upsampler:
+    """Bilinear chroma -> luma positions along one axis, as slices: output position x reads
+    chroma samples first[x] and first[x] + 1 (edges replicated) with weights that depend on
+    x mod step alone, so each phase of the output is two shifted slices of the input times
+    two numbers (np.take gathers would cost 4x as much along rows)."""
+
+    first: np.ndarray  # (n_out,) int64, unclipped
+    weights: np.ndarray  # (step, 2) float32, per phase
+    n_in: int
+    step: int
+
+    @classmethod
+    def make(cls, n_out: int, n_in: int, step: int, off: float) -> _Upsampler:
+        pos = (np.arange(n_out, dtype=np.float64) - off * (step - 1)) / step
+        first = np.floor(pos)
+        frac = (pos - first).astype(np.float32)[:step]
+        return cls(first.astype(np.int64), np.stack([1.0 - frac, frac], 1), n_in, step)
+
+    def cut(self, a: np.ndarray, sl: slice, axis: int) -> tuple[np.ndarray, int]:
+        """The input samples the outputs sl need (edges replicated), and the input index of
+        its first one."""
+        lo, hi = int(self.first[sl.start]), int(self.first[sl.stop - 1]) + 1
+        if lo >= 0 and hi < self.n_in:
+            return (a[lo:hi + 1] if axis == 0 else a[:, lo:hi + 1]), lo
+        idx = np.clip(np.arange(lo, hi + 1), 0, self.n_in - 1)
+        return np.take(a, idx, axis=axis), lo
+
+    def apply(self, a: np.ndarray, lo: int, sl: slice, axis: int) -> np.ndarray:
+        """Outputs sl from a = cut(...)[0] (float32)."""
+        n = sl.stop - sl.start
+        shape = list(a.shape)
+        shape[axis] = n
+        out = np.empty(shape, np.float32)
+        for q in range(min(self.step, n)):
+            x = sl.start + q
+            s = int(self.first[x]) - lo
+            k = len(range(q, n, self.step))
+            w0, w1 = self.weights[x % self.step]
+            if axis == 0:
+                dst, a0, a1 = out[q::self.step], a[s:s + k], a[s + 1:s + 1 + k]
+            else:
+                dst, a0, a1 = out[:, q::self.step], a[:, s:s + k], a[:, s + 1:s + 1 + k]
+            np.multiply(a0, w0, out=dst)
+            dst += a1 * w1
+        return out
 
 
 def _taps_down(n_out: int, n_in: int, step: int, off: float) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +176,8 @@ class YuvConverter:
             ox, oy = SITINGS[spec.siting]
             sx, sy = 1 << fmt.ssx, 1 << fmt.ssy
             cw, ch = -(-fmt.width // sx), -(-fmt.height // sy)
-            self._up_x = _taps_up(fmt.width, cw, sx, ox) if sx > 1 else None
-            self._up_y = _taps_up(fmt.height, ch, sy, oy) if sy > 1 else None
+            self._up_x = _Upsampler.make(fmt.width, cw, sx, ox) if sx > 1 else None
+            self._up_y = _Upsampler.make(fmt.height, ch, sy, oy) if sy > 1 else None
             self._down_x = _taps_down(cw, fmt.width, sx, ox) if sx > 1 else None
             self._down_y = _taps_down(ch, fmt.height, sy, oy) if sy > 1 else None
 
@@ -151,31 +189,26 @@ class YuvConverter:
         return c
 
     def _chroma(self, plane: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
-        """One chroma plane at the luma positions ys x xs: the rows and columns of chroma
-        that region's taps reach, then the taps shifted to them (the same products and sums
-        as for the whole frame, so a region equals the whole frame's conversion there)."""
+        """One chroma plane at the luma positions ys x xs, from the chroma samples that
+        region reaches alone (the same products and sums as for the whole frame, so a region
+        equals the whole frame's conversion there)."""
         c = plane
-        ty = self._up_y if self._subsampled else None
-        tx = self._up_x if self._subsampled else None
-        if ty is not None:
-            idx, w = ty[0][:, ys], ty[1][:, ys]
-            lo = int(idx.min())
-            ty = (idx - lo, w)
-            c = c[lo:int(idx.max()) + 1]
+        uy = self._up_y if self._subsampled else None
+        ux = self._up_x if self._subsampled else None
+        ly = lx = 0
+        if uy is not None:
+            c, ly = uy.cut(c, ys, 0)
         else:
             c = c[ys]
-        if tx is not None:
-            idx, w = tx[0][:, xs], tx[1][:, xs]
-            lo = int(idx.min())
-            tx = (idx - lo, w)
-            c = c[:, lo:int(idx.max()) + 1]
+        if ux is not None:
+            c, lx = ux.cut(c, xs, 1)
         else:
             c = c[:, xs]
         c = (c.astype(np.float32) - self._co) / self._cs
-        if ty is not None:
-            c = _apply(c, ty, 0)
-        if tx is not None:
-            c = _apply(c, tx, 1)
+        if uy is not None:
+            c = uy.apply(c, ly, ys, 0)
+        if ux is not None:
+            c = ux.apply(c, lx, xs, 1)
         return c
 
     def to_rgb(self, planes: Sequence[np.ndarray], clamp: bool = True) -> np.ndarray:
@@ -183,27 +216,39 @@ class YuvConverter:
         return self.region(planes, slice(0, self.fmt.height), slice(0, self.fmt.width), clamp)
 
     def region(self, planes: Sequence[np.ndarray], ys: slice, xs: slice,
-               clamp: bool = True) -> np.ndarray:
+               clamp: bool = True, out: np.ndarray | None = None) -> np.ndarray:
         """The rows ys and columns xs (step 1) of to_rgb(planes), computed from the planes'
-        samples that the region needs alone."""
-        def luma(p: np.ndarray) -> np.ndarray:
-            return (p[ys, xs].astype(np.float32) - self._yo) / self._ys
+        samples that the region needs alone; written into out (3, h, w) float32 if given."""
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        rgb = np.empty((3, h, w), np.float32) if out is None else out
+
+        def luma(p: np.ndarray, dst: np.ndarray) -> None:
+            np.subtract(p[ys, xs], np.float32(self._yo), out=dst, dtype=np.float32)
+            dst /= np.float32(self._ys)
 
         if self.fmt.gray:
-            y = luma(planes[0])
-            rgb = np.stack([y, y, y])
+            luma(planes[0], rgb[0])
+            rgb[1] = rgb[0]
+            rgb[2] = rgb[0]
         elif self.fmt.rgb:
-            rgb = np.stack([luma(p) for p in planes[:3]])
+            for c in range(3):
+                luma(planes[c], rgb[c])
         else:
-            y = luma(planes[0])
+            y = np.empty((h, w), np.float32)
+            luma(planes[0], y)
             cb, cr = self._chroma(planes[1], ys, xs), self._chroma(planes[2], ys, xs)
-            r = y + (2.0 * (1.0 - self._kr)) * cr
-            b = y + (2.0 * (1.0 - self._kb)) * cb
-            g = (y - self._kr * r - self._kb * b) / self._kg
-            rgb = np.stack([r, g, b])
+            r, g, b = rgb
+            np.multiply(cr, np.float32(2.0 * (1.0 - self._kr)), out=r)
+            r += y  # y + 2 (1 - kr) cr
+            np.multiply(cb, np.float32(2.0 * (1.0 - self._kb)), out=b)
+            b += y
+            np.multiply(r, np.float32(self._kr), out=g)
+            np.subtract(y, g, out=g)
+            g -= np.float32(self._kb) * b
+            g /= np.float32(self._kg)  # (y - kr r - kb b) / kg
         if clamp:
             np.clip(rgb, 0.0, 1.0, out=rgb)
-        return rgb.astype(np.float32, copy=False)
+        return rgb
 
     def _quantize(self, v: np.ndarray, off: float, scale: float) -> np.ndarray:
         code = np.rint(v * scale + off)
@@ -241,6 +286,6 @@ class PlanarFrame:
         self.clamp = clamp
         self.shape = (3, conv.fmt.height, conv.fmt.width)
 
-    def region(self, ys: slice, xs: slice) -> np.ndarray:
-        """RGB float32 (3, h, w) of rows ys and columns xs."""
-        return self.conv.region(self.planes, ys, xs, self.clamp)
+    def region(self, ys: slice, xs: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """RGB float32 (3, h, w) of rows ys and columns xs (into out if given)."""
+        return self.conv.region(self.planes, ys, xs, self.clamp, out)

@@ -423,7 +423,7 @@ def _fill_region(out: np.ndarray, f: Any, ys: slice, xs: slice) -> None:
     """Write frame f's rows ys and columns xs into out (3, h, w), one plane at a time (no
     stacked copy of the window)."""
     if isinstance(f, PlanarFrame):
-        out[...] = f.region(ys, xs)
+        f.region(ys, xs, out)
         return
     for c in range(3):
         out[c] = np.asarray(f[c])[ys, xs]
