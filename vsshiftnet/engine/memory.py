@@ -479,14 +479,14 @@ def main(argv: list[str] | None = None) -> int:
                          "the estimate, each in a process of its own")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="VapourSynth threads the plan is for (default: this machine's CPUs)")
-    ap.add_argument("--measure-one", metavar="WxH:reuse", help=argparse.SUPPRESS)
+    ap.add_argument("--measure-one", metavar="WxH:reuse[:backend]", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     frames = DEFAULT_LENGTH + 2 * DEFAULT_LENGTH_PAD
     out = sys.stdout
     if args.measure_one:
-        size, reuse = args.measure_one.split(":")
+        size, reuse, *backend = args.measure_one.split(":")
         w, h = (int(v) for v in size.split("x"))
-        added, est = _measure_window(args.model, h, w, reuse == "1")
+        added, est = _measure_window(args.model, h, w, reuse == "1", *backend)
         out.write(f"{added} {est}\n")
         return 0
     if args.measure:
@@ -536,7 +536,8 @@ def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads
     return 0
 
 
-def _measure_window(model: str, h: int, w: int, reuse: bool) -> tuple[int, int]:
+def _measure_window(model: str, h: int, w: int, reuse: bool,
+                    backend: str = "auto") -> tuple[int, int]:
     """(bytes of peak RSS added, estimate of them) while the engine restores three
     consecutive windows of w x h in one tile, the frames already in memory."""
     import numpy as np
@@ -546,7 +547,7 @@ def _measure_window(model: str, h: int, w: int, reuse: bool) -> tuple[int, int]:
     from .windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, plan_window
 
     length, pad = DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
-    r = Restorer(load_model(model), device="cpu", max_memory="1T")
+    r = Restorer(load_model(model), device="cpu", backend=backend, max_memory="1T")
     rng = np.random.default_rng(0)
     small = rng.random((length + 2 * pad, 3, 64, 64), dtype=np.float32)
     r.run_window(plan_window(pad, len(small), length, pad), lambda i: small[i], 30.0)  # warm
