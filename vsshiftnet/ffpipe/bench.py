@@ -6,8 +6,10 @@
 
 Absolute fps hold for this machine only; the ratio is the figure to compare. `--compare`
 runs each configuration of vsshiftnet.engine.baseline (`before`: the engine as it was before
-the backends and the memory budget; `float32`; `default`) in a process of its own and prints
-fps against `before`, measured in the same command.
+the backends and the memory budget, fixed 8 + 2 x 2 windows; `float32`; `default`) in a process
+of its own and prints fps against `before`, measured in the same command. Without --length,
+each configuration but `before` uses the window length ffpipe's memory plan picks, as a user
+run does.
 """
 
 from __future__ import annotations
@@ -70,28 +72,33 @@ def _network_alone(restorer: Restorer, frames: list[PlanarFrame],
 
 
 def _compare(args: argparse.Namespace) -> int:
-    rows = ["| size | configuration | network fps | ffpipe fps | ffpipe fps vs before | "
-            "network runs per frame | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+    rows = ["| size | configuration | outputs per window | network fps | ffpipe fps | "
+            "ffpipe fps vs before | network runs per frame | peak RSS (MB) |",
+            "|---|---|---|---|---|---|---|---|"]
     for size in args.sizes.split(","):
         base = None
         for config in args.configs.split(","):
             cmd = [sys.executable, "-m", "vsshiftnet.ffpipe.bench", "--json", "--config", config,
-                   "--size", size, "--frames", str(args.frames), "--length", str(args.length),
+                   "--size", size, "--frames", str(args.frames),
                    "--length-pad", str(args.length_pad), "--codec", args.codec,
                    "--preset", args.preset, "--device", args.device]
+            if args.length:
+                cmd += ["--length", str(args.length)]
             if args.model:
                 cmd += ["--model", args.model]
             r = run_config(cmd)
             if "skipped" in r:
-                rows.append(f"| {size} | {config} | - | - | - | - | {r['skipped']} |")
+                rows.append(f"| {size} | {config} | - | - | - | - | - | {r['skipped']} |")
             else:
                 base = r["pipe_fps"] if config == "before" else base
                 ratio = f"{r['pipe_fps'] / base:.2f}x" if base else "-"
-                rows.append(f"| {size} | {config} | {r['net_fps']:.3f} | {r['pipe_fps']:.3f} | "
-                            f"{ratio} | {r['runs_per_frame']:.2f} | {r['rss_mb']:.0f} |")
+                rows.append(f"| {size} | {config} | {r['length']} | {r['net_fps']:.3f} | "
+                            f"{r['pipe_fps']:.3f} | {ratio} | {r['runs_per_frame']:.2f} | "
+                            f"{r['rss_mb']:.0f} |")
             if args.progress:
                 sys.stdout.write(rows[-1] + "\n")
-    sys.stdout.write(f"{args.frames} frames, length {args.length} pad {args.length_pad}, "
+    length = args.length or "as planned (before: 8)"
+    sys.stdout.write(f"{args.frames} frames, length {length} pad {args.length_pad}, "
                      f"{args.codec} {args.preset}, each row its own process:\n")
     sys.stdout.write("\n".join(rows) + "\n")
     return 0
@@ -107,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="random-init network of this configuration instead of weights "
                    "(same speed)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--length", type=int, default=DEFAULT_LENGTH)
+    p.add_argument("--length", type=int, default=None,
+                   help="outputs per window (default: as ffpipe plans it; `before`: 8)")
     p.add_argument("--length-pad", type=int, default=DEFAULT_LENGTH_PAD)
     p.add_argument("--codec", default="libx264", help="encoder for the ffpipe run")
     p.add_argument("--preset", default="medium")
@@ -130,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--ray loads the model in each task: pass --model (a card or a file)")
         return raybench.run(args, lambda folder: _clip(folder, args.size, args.frames,
                                                        find_tool("ffmpeg")))
+    length = args.length
     if args.config == "before":
         use_old_path()
+        length = length or DEFAULT_LENGTH  # the old engine's fixed windows
     opts = RestoreOptions(task="denoise", sigma=25.0, model=args.model, device=args.device,
-                          length=args.length, length_pad=args.length_pad,
+                          length=length, length_pad=args.length_pad,
                           **CONFIGS[args.config])  # type: ignore[arg-type]
     if args.random:
         from ..arch import OFFICIAL, ShiftNet, cpu_config
@@ -150,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         clip = _clip(folder, args.size, args.frames, ffmpeg)
         frames = _decoded_frames(clip, ffmpeg)
         h, w = frames[0].shape[1:]
-        restorer.input_bytes = frames[0].conv.fmt.bytes_per_pixel
-        restorer.fit_window(h, w, args.length, args.length_pad, auto_length=False)
-        _network_alone(restorer, frames[: args.length + 2 * args.length_pad], opts)  # warm-up
+        fitted = opts.fitted(restorer, w, h, frames[0].conv.fmt)  # as ffpipe's run plans it
+        _network_alone(restorer, frames[: fitted.length + 2 * fitted.length_pad],  # type: ignore[operator]
+                       fitted)  # warm-up
         STATS.reset()
-        net_fps = _network_alone(restorer, frames, opts)
+        net_fps = _network_alone(restorer, frames, fitted)
         runs = STATS.runs_per_frame
         job = Job(inp=clip, out=folder / "out.mkv", restore=opts, progress=False,
                   encode=EncodeOptions(codec=args.codec, preset=args.preset))
@@ -163,14 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         pipe_fps = len(frames) / (time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
-        sys.stdout.write(json.dumps({"net_fps": net_fps, "pipe_fps": pipe_fps,
+        sys.stdout.write(json.dumps({"length": fitted.length, "net_fps": net_fps,
+                                     "pipe_fps": pipe_fps,
                                      "runs_per_frame": runs, "rss_mb": rss}) + "\n")
         return 0
     rows = [("network alone (StreamRestorer)", net_fps),
             (f"ffpipe end to end ({args.codec} {args.preset})", pipe_fps)]
     out = sys.stdout
     out.write(f"clip {args.size}, {len(frames)} frames, {label}, device "
-              f"{restorer.backend}, length {args.length} pad {args.length_pad}\n")
+              f"{restorer.backend}, length {fitted.length} pad {fitted.length_pad}\n")
     out.write(f"{'path':<44} {'fps':>8} {'ms/frame':>9}\n")
     for name, fps in rows:
         out.write(f"{name:<44} {fps:>8.3f} {1000 / fps:>9.1f}\n")
