@@ -57,6 +57,23 @@ def media_like_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def test_what_travels_fits_the_device_limit() -> None:
+    # the GPU machine takes the working tree (tracked files) plus the carried pack, 64 MiB in
+    # all; the pack may take its default 40 MiB, so the tracked files get the rest
+    import inspect
+
+    pack_mib = inspect.signature(write_pack).parameters["max_mib"].default
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
+                            capture_output=True).stdout.split(b"\0")
+    tracked = sum((REPO / f.decode()).stat().st_size for f in listed
+                  if f and (REPO / f.decode()).is_file())
+    assert tracked + pack_mib * MIB <= 64 * MIB, (
+        f"tracked files take {tracked / MIB:.1f} MiB: with a {pack_mib} MiB pack that is over "
+        "the 64 MiB that travels; drop superseded checkpoints (models/training/README.md)")
+    for spec in load_plan(DEFAULT_PLAN, None).values():  # what the sprint resumes is there
+        assert "resume" not in spec or (REPO / spec["resume"]).is_file(), spec
+
+
 def test_keep_runs_and_segments() -> None:
     assert keep_runs(100, 1.0, 32) == [(0, 100)]
     runs = keep_runs(200, 0.35, 16)
