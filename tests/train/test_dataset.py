@@ -38,6 +38,14 @@ def test_batches_are_deterministic_and_shaped(media: Path) -> None:
         assert clean.shape == inp.shape == (3, 3, 3, 16, 16)
         assert nmap.shape == (3, 3, 1, 16, 16)
         assert not np.array_equal(s.batch(8)[1], inp)
+    # the 4:2:0 noise option draws nothing when off, so earlier runs' batches reproduce
+    d = DataConfig(frames=3, crop=16, batch=3)
+    base = TrainSampler(src, d, DegradeConfig.from_dict("denoise", {}), seed=5).batch(7)
+    off = DegradeConfig.from_dict("denoise", {"noise": {"yuv420_prob": 0.0}})
+    on = DegradeConfig.from_dict("denoise", {"noise": {"yuv420_prob": 1.0}})
+    np.testing.assert_array_equal(TrainSampler(src, d, off, seed=5).batch(7)[1], base[1])
+    yuv = TrainSampler(src, d, on, seed=5).batch(7)
+    assert not np.array_equal(yuv[1], base[1]) and yuv[1].shape == base[1].shape
 
 
 def test_windows_stay_inside_shots(media: Path) -> None:
@@ -53,6 +61,10 @@ def test_val_set_fixed(media: Path) -> None:
     b = make_val_set(src, "denoise", frames=3, crop=16, sigmas=(10, 30))
     assert [i.name for i in a] == [i.name for i in b] and len(a) == 2
     np.testing.assert_array_equal(a[1].degraded, b[1].degraded)
+    y = make_val_set(src, "denoise", frames=3, crop=16, sigmas=(10, 30), noise="yuv420")
+    assert [i.name for i in y] == [i.name for i in a]
+    np.testing.assert_array_equal(y[0].clean, a[0].clean)
+    assert not np.array_equal(y[1].degraded, a[1].degraded)
     d = make_val_set(src, "deblur", frames=3, crop=16, sigmas=())
     assert len(d) == 1 and d[0].clean.shape == (3, 3, 16, 16)
 

@@ -14,6 +14,7 @@ from vsshiftnet.data.degrade import (
     sample_sigma,
     smooth_path,
     splat_kernel,
+    yuv420_noise,
 )
 
 
@@ -51,6 +52,36 @@ def test_signal_dependent_map_is_per_pixel_std() -> None:
     _, nmap = add_noise(clean, 10, np.random.default_rng(0), signal_dependent=0.01)
     expect = np.sqrt((10 / 255) ** 2 + 0.01 * clean).mean(-1, keepdims=True)
     np.testing.assert_allclose(nmap, expect, rtol=1e-5)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.mark.parametrize(("ratio", "matrix"), [(0.5, "709"), (1.0, "601"), (2.0, "709")])
+def test_yuv420_noise_has_the_rgb_sigma_and_is_correlated(ratio: float, matrix: str) -> None:
+    n = yuv420_noise((4, 96, 96, 3), 25.0, np.random.default_rng(0), chroma_ratio=ratio,
+                     matrix=matrix)
+    assert n.shape == (4, 96, 96, 3) and n.dtype == np.float32
+    inner = n[:, 2:-2, 2:-2]  # edge replication leaves the outer chroma rows stronger
+    rms = float(np.sqrt((inner.std(axis=(0, 1, 2)) ** 2).mean()) * 255)
+    assert abs(rms / 25.0 - 1) < 0.03
+    # luma is shared by R, G and B; chroma is shared by neighbouring pixels
+    assert max(abs(_corr(n[..., i], n[..., j])) for i, j in ((0, 1), (0, 2), (1, 2))) > 0.15
+    assert _corr(n[:, :, :-1, 2], n[:, :, 1:, 2]) > 0.1
+    plain = add_noise(np.zeros((4, 96, 96, 3), np.float32), 25.0, np.random.default_rng(0))[0]
+    assert abs(_corr(plain[..., 0], plain[..., 1])) < 0.03
+    assert abs(_corr(plain[:, :, :-1, 2], plain[:, :, 1:, 2])) < 0.03
+
+
+def test_yuv420_noise_odd_sizes_and_map() -> None:
+    assert yuv420_noise((2, 9, 7, 3), 10.0, np.random.default_rng(0)).shape == (2, 9, 7, 3)
+    clean = np.full((2, 9, 7, 3), 0.5, np.float32)
+    noisy, nmap = add_noise(clean, 30.0, np.random.default_rng(0), clip=True,
+                            yuv420=(1.0, "709"))
+    np.testing.assert_allclose(nmap, 30.0 / 255, rtol=1e-6)
+    np.testing.assert_allclose(noisy * 255, np.rint(noisy * 255), atol=1e-3)
+    assert not np.array_equal(noisy, clean)
 
 
 def test_blur_kernels_sum_to_one_and_fit() -> None:

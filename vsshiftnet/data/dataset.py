@@ -252,8 +252,13 @@ class TrainSampler:
             sigma = sample_sigma(n, rng)
             sd = (rng.uniform(0, n.signal_dependent_max)
                   if rng.random() < n.signal_dependent_prob else 0.0)
+            yuv = None  # no extra draws unless asked for, so that older runs reproduce
+            if n.yuv420_prob > 0 and rng.random() < n.yuv420_prob:
+                yuv = (float(rng.uniform(n.chroma_ratio_min, n.chroma_ratio_max)),
+                       "709" if rng.random() < 0.5 else "601")
+                sd = 0.0
             noisy, nmap = add_noise(clean, sigma, rng, clip=rng.random() < n.clip_prob,
-                                    signal_dependent=sd)
+                                    signal_dependent=sd, yuv420=yuv)
             return clean, noisy, nmap
         b = self.deg.blur
         plan = plan_blur(t, b, rng, pan=use_photo)
@@ -319,12 +324,17 @@ def _busiest_crop(frame: np.ndarray, ch: int, cw: int, margin: int) -> tuple[int
 
 def make_val_set(sources: Sources, task: str, *, frames: int, crop: int,
                  sigmas: tuple[float, ...], windows: int = 1, seed: int = 1234,
-                 blur: BlurConfig | None = None) -> list[ValItem]:
+                 blur: BlurConfig | None = None, noise: str = "rgb") -> list[ValItem]:
     """Fixed crops of whole val clips with seeded degradations (same every call).
 
-    Noise is clipped and rounded to 8 bit, as in a decoded video. Deblur uses one shake
-    path per window, 60-100 % of the training maximum length, plus noise of sigma 1.
+    Noise is clipped and rounded to 8 bit, as in a decoded video; noise="yuv420" draws it
+    in BT.709 4:2:0 Y'CbCr with equal luma and chroma strength (see yuv420_noise). Deblur
+    uses one shake path per window, 60-100 % of the training maximum length, plus noise
+    of sigma 1.
     """
+    if noise not in ("rgb", "yuv420"):
+        raise ValueError(f"make_val_set: noise must be 'rgb' or 'yuv420', got {noise!r}")
+    yuv = (1.0, "709") if noise == "yuv420" else None
     items: list[ValItem] = []
     b = blur or BlurConfig()
     for ci, clip in enumerate(sources.val):
@@ -347,7 +357,7 @@ def make_val_set(sources: Sources, task: str, *, frames: int, crop: int,
                 clean = _to_float(clip.frames[start:start + frames, y:y + ch, x:x + cw])
                 for s in sigmas:
                     rs = np.random.default_rng([seed, ci, start, int(round(s * 100))])
-                    noisy, _ = add_noise(clean, s, rs, clip=True)
+                    noisy, _ = add_noise(clean, s, rs, clip=True, yuv420=yuv)
                     items.append(ValItem(f"{clip.name}@{start}/s{s:g}",
                                          clean.transpose(0, 3, 1, 2).copy(),
                                          noisy.transpose(0, 3, 1, 2).copy(), float(s)))

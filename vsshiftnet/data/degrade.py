@@ -1,4 +1,5 @@
-"""Synthetic degradations: Gaussian noise with a noise map, and camera-motion blur.
+"""Synthetic degradations: Gaussian noise (RGB or 4:2:0 Y'CbCr) with a noise map, and
+camera-motion blur.
 
 All functions take a numpy Generator so that a (seed, step) pair reproduces a sample.
 Arrays are float32 in [0, 1]; clips are (T, H, W, 3).
@@ -21,6 +22,12 @@ class NoiseConfig:
     clip_prob: float = 0.5  # share of clips clipped to [0, 1] and rounded to 8 bit like real input
     signal_dependent_prob: float = 0.0  # share of clips with extra shot-like noise
     signal_dependent_max: float = 0.02  # max variance per unit intensity (0-1 scale)
+    # share of clips whose noise is drawn in Y'CbCr with chroma at half resolution, as in
+    # decoded 4:2:0 video, then turned into RGB (correlated across channels and pixels);
+    # sigma stays the RGB per-channel standard deviation, so the noise map means the same
+    yuv420_prob: float = 0.0
+    chroma_ratio_min: float = 0.5  # chroma noise std / luma noise std, drawn uniformly
+    chroma_ratio_max: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,15 +69,22 @@ def quantize8(x: np.ndarray) -> np.ndarray:
 
 
 def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator, *, clip: bool = False,
-              signal_dependent: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+              signal_dependent: float = 0.0,
+              yuv420: tuple[float, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Add i.i.d. Gaussian noise (sigma on the 0-255 scale) to a clip.
 
     With signal_dependent = a > 0 the per-pixel variance is (sigma/255)^2 + a * clean
     (shot-noise-like). Returns (noisy, noise_map) with noise_map (T, H, W, 1) holding the
     per-pixel standard deviation on the 0-1 scale (constant sigma/255 when a = 0), which is
-    what the network gets as its noise map.
+    what the network gets as its noise map. yuv420 = (chroma_ratio, matrix) draws the noise
+    in 4:2:0 Y'CbCr instead (see yuv420_noise; not combined with signal_dependent).
     """
     s = np.float32(sigma / 255.0)
+    if yuv420 is not None:
+        noisy = clean + yuv420_noise(clean.shape, sigma, rng, chroma_ratio=yuv420[0],
+                                     matrix=yuv420[1])
+        nmap = np.full((*clean.shape[:-1], 1), s, np.float32)
+        return (quantize8(noisy) if clip else noisy.astype(np.float32)), nmap
     noise = rng.standard_normal(clean.shape, dtype=np.float32)
     if signal_dependent > 0:
         std = np.sqrt(s * s + np.float32(signal_dependent) * clean).astype(np.float32)
@@ -82,6 +96,50 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator, *, clip
     if clip:
         noisy = quantize8(noisy)
     return noisy.astype(np.float32), nmap
+
+
+# Y'CbCr -> R'G'B' (full range, Cb/Cr centred on 0): rows R, G, B; columns Cb, Cr
+YUV_TO_RGB = {
+    "709": np.array([[0.0, 1.5748], [-0.187324, -0.468124], [1.8556, 0.0]], np.float32),
+    "601": np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], np.float32),
+}
+# per-pixel variance left after upsampling i.i.d. half-resolution chroma bilinearly with
+# centred siting: weights (3/4, 1/4) on each axis, so (9/16 + 1/16) ** 2
+_UP2_VARIANCE = (0.75 ** 2 + 0.25 ** 2) ** 2
+
+
+def _upsample2(c: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(T, h2, w2) -> (T, h, w): bilinear x2 with centred siting and edge replication."""
+    def axis(a: np.ndarray, ax: int, n: int) -> np.ndarray:
+        pad = [(0, 0)] * a.ndim
+        pad[ax] = (1, 1)
+        p = np.pad(a, pad, mode="edge")
+        m = a.shape[ax]
+        mid = np.take(p, range(1, m + 1), axis=ax)
+        lo = np.take(p, range(0, m), axis=ax)
+        hi = np.take(p, range(2, m + 2), axis=ax)
+        even, odd = 0.75 * mid + 0.25 * lo, 0.75 * mid + 0.25 * hi
+        out = np.stack([even, odd], axis=ax + 1).reshape(
+            *a.shape[:ax], 2 * m, *a.shape[ax + 1:])
+        return np.take(out, range(n), axis=ax)
+    return axis(axis(c, 1, h), 2, w)
+
+
+def yuv420_noise(shape: tuple[int, ...], sigma: float, rng: np.random.Generator, *,
+                 chroma_ratio: float = 1.0, matrix: str = "709") -> np.ndarray:
+    """RGB noise (T, H, W, 3) that was i.i.d. Gaussian in Y'CbCr 4:2:0: luma at full
+    resolution, chroma (std chroma_ratio x luma's) at half, upsampled and converted.
+    Scaled so that the root-mean-square over R, G, B of the per-pixel standard deviation
+    is sigma (0-255 scale), the same meaning as add_noise's sigma."""
+    t, h, w = shape[:3]
+    m = YUV_TO_RGB[matrix]
+    gain = float(np.sqrt(1.0 + _UP2_VARIANCE * chroma_ratio ** 2 * (m ** 2).sum() / 3.0))
+    sy = np.float32(sigma / 255.0 / gain)
+    y = rng.standard_normal((t, h, w), dtype=np.float32) * sy
+    c = rng.standard_normal((2, t, (h + 1) // 2, (w + 1) // 2), dtype=np.float32)
+    c *= sy * np.float32(chroma_ratio)
+    cb, cr = _upsample2(c[0], h, w), _upsample2(c[1], h, w)
+    return np.stack([y + m[i, 0] * cb + m[i, 1] * cr for i in range(3)], axis=-1)
 
 
 def smooth_path(n: int, rng: np.random.Generator, *, smoothness: int = 8) -> np.ndarray:

@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", type=Path, help="write a noisy/V-BM3D/ours/clean comparison PNG")
     ap.add_argument("--card", type=Path, help="model card TOML whose [quality] table to fill")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--noise", choices=("rgb", "yuv420"), default="rgb",
+                    help="denoise: i.i.d. Gaussian in RGB (default), or drawn in 4:2:0 "
+                    "Y'CbCr as in decoded video (chroma at half resolution), same RGB sigma")
     args = ap.parse_args(argv)
+    if args.card and args.noise != "rgb":
+        ap.error("--card records the RGB-noise table; run --noise yuv420 without --card")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     opts = EvalOptions(
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         baselines=None if args.baselines is None else tuple(args.baselines),
         fps=not args.no_fps, fps_frames=args.fps_frames, threads=args.threads,
         backends=tuple(args.backend or ["auto"]), seed=args.seed,
-        keep_outputs=args.png is not None)
+        keep_outputs=args.png is not None, noise=args.noise)
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     saved = {k: v for k, v in result.items() if k not in ("outputs", "items")}
