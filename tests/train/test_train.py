@@ -146,3 +146,22 @@ def test_eval_compares_a_model_with_real_baselines(media: Path, tiny_toml, tmp_p
     assert np.isfinite(summary["r/last"]["s25"]["psnr"]) and summary["r/last"]["fps_540p"] > 0
     assert "| r/last |" in capsys.readouterr().out and (tmp_path / "c.png").stat().st_size
     assert "quality" in tomllib.loads(card.read_text())
+
+
+def test_eval_on_yuv420_noise_sweeps_every_sigma_method(media: Path, tiny_toml,
+                                                        tmp_path: Path) -> None:
+    from vsshiftnet.eval.__main__ import main as eval_main
+    train_main(["--config", str(tiny_toml("denoise", 2)), "--out", str(tmp_path / "r")])
+    out = tmp_path / "e.json"
+    assert eval_main(["--model", str(tmp_path / "r/last.pt"), "--baselines", "ffdnet",
+                      "--noise", "yuv420", "--sigmas", "25", "--frames", "4", "--crop", "32",
+                      "--threads", "1", "--no-fps", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["noise"] == "yuv420"
+    s = r["summary"]
+    # ours and FFDNet were told the best of 1, 1.5 and 2 x sigma; the input has no setting
+    assert s["r/last"]["s25"]["setting"] in ("1σ", "1.5σ", "2σ")
+    assert s["FFDNet"]["s25"]["setting"] in ("1σ", "1.5σ", "2σ")
+    assert s["noisy input"]["s25"]["setting"] == ""
+    with pytest.raises(SystemExit):  # the card keeps the RGB table
+        eval_main(["--noise", "yuv420", "--card", str(tmp_path / "x.toml")])
