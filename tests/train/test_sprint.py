@@ -162,6 +162,10 @@ def test_sprint_rehearsal(media_like_fetch: Path, tmp_path: Path, reference: Pat
     facts = (out / "facts.md").read_text()
     assert facts.count("| pass |") == 2, facts  # CPU here: the fidelity check itself
     assert any(r["result"] == "ok" and r["fps"] > 0 for r in summary["facts"]["speed"])
+    # the 16 GiB card check ran through the engine (here: a small frame, a tiling budget)
+    card = summary["facts"]["card"]
+    assert card["result"] == "ok (CPU rehearsal)" and card["tiles"] > 1, card
+    assert "16 GiB card" in facts
 
     # a compact (float16, no optimizer state) checkpoint resumes on the CPU
     big = max(plan, key=lambda n: (out / f"{n}.pt").stat().st_size)

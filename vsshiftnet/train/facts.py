@@ -7,6 +7,10 @@
    8 output) at 1280x720 and 1920x1080, float16 and bfloat16, eager (NCHW) vs
    channels-last vs torch.compile, for the official -s configurations and the shipped
    models, folded as the engine runs them; peak GPU memory per window.
+3. Memory plan on a 16 GB card: the engine (Restorer, default window length and tiles) on
+   one 3840x2160 window of the default denoiser with the max_memory an idle 16 GiB card
+   would get by default; the card's peak use (CUDA context + the caching allocator's peak)
+   must stay under 16 GiB.
 
 Measurements stop when the budget is spent (the rest are listed as skipped). On the CPU
 (`--device cpu`, the rehearsal) the same code runs at toy sizes.
@@ -73,9 +77,57 @@ def _models(device: torch.device) -> dict[str, Callable[[], ShiftNet]]:
 
             return load_model(name)
         return build
+    from vsshiftnet.registry import DEFAULT_MODEL
+
     return {"denoise-s (official)": official("denoise_s"),
             "deblur-s (official)": official("deblur_s"),
-            "denoise-cpu": shipped("denoise-cpu"), "deblur-cpu": shipped("deblur-cpu")}
+            **{n: shipped(n) for n in (DEFAULT_MODEL["denoise"], DEFAULT_MODEL["deblur"])}}
+
+
+CARD = 16 * 2**30  # a 16 GiB card
+
+
+def card_memory(device: torch.device, smoke: bool) -> dict[str, Any]:
+    """One default window of the default denoiser through the engine at 4K with the
+    max_memory a 16 GiB card would get by default (on the CPU, the rehearsal: a small frame
+    and a small budget, so that the plan tiles)."""
+    from vsshiftnet.engine import Restorer
+    from vsshiftnet.engine.memory import CUDA_SHARE
+    from vsshiftnet.registry import DEFAULT_MODEL, load_model
+
+    name = DEFAULT_MODEL["denoise"]
+    row: dict[str, Any] = {"model": name}
+    if device.type == "cuda":
+        h, w = 2160, 3840
+        torch.cuda.empty_cache()
+        free, total = torch.cuda.mem_get_info(device)
+        context = total - free - torch.cuda.memory_reserved(device)  # CUDA context, cuDNN
+        budget = int(CUDA_SHARE * (CARD - context))  # the default on an idle 16 GiB card
+    else:
+        h, w, context, budget = (240, 320, 0, 300 * 2**20) if smoke else (540, 960, 0, 2**30)
+    row.update(size=f"{w}x{h}", max_memory_mib=round(budget / 2**20))
+    r = Restorer(load_model(name), device=str(device), max_memory=budget)
+    length = r.fit_window(h, w, 8, 2, auto_length=True)
+    plan = r.memory_plan(h, w, length + 4, length)
+    row.update(backend=str(r.backend), length=length, tiles=plan.tiles,
+               planned_mib=round(plan.total / 2**20))
+    frames = np.random.default_rng(0).random((length + 4, 3, h, w), dtype=np.float32)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    out = r.run(frames, 20.0, slice(2, 2 + length))
+    _sync(device)
+    row["window_s"] = round(time.perf_counter() - t0, 2)
+    ok = out.shape == (length, 3, h, w) and bool(np.isfinite(out).all())
+    if device.type == "cuda":
+        peak = context + torch.cuda.max_memory_reserved(device)
+        row.update(context_mib=round(context / 2**20), peak_mib=round(peak / 2**20))
+        ok = ok and peak <= CARD
+        row["result"] = "pass" if ok else "FAIL (over 16 GiB)" if peak > CARD else "FAIL"
+    else:
+        row["result"] = "ok (CPU rehearsal)" if ok else "FAIL"
+    log.info("facts: %s", row)
+    return row
 
 
 def time_window(net: ShiftNet, device: torch.device, dtype: torch.dtype, h: int, w: int,
@@ -159,9 +211,16 @@ def gpu_facts(device: str, pack: Path, out: Path, *, budget_s: float = 60.0,
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = False  # as the engine runs: no per-shape autotuning
     fid = fidelity(dev, pack / "reference")
+    try:
+        card = card_memory(dev, smoke)
+    except Exception as e:  # noqa: BLE001 - an error here is a fact, not the end of facts
+        card = {"result": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
     rows = speed(dev, t0 + budget_s, smoke)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    facts = {"device": name, "torch": torch.__version__, "fidelity": fid, "speed": rows,
+    facts = {"device": name, "torch": torch.__version__, "fidelity": fid, "card": card,
+             "speed": rows,
              "seconds": round(time.monotonic() - t0, 1)}
     out.write_text(format_facts(facts))
     log.info("facts written to %s in %.0f s", out, facts["seconds"])
@@ -189,5 +248,17 @@ def format_facts(facts: dict[str, Any]) -> str:
         lines.append(f"| {r['model']} | {r['size']} | {r['dtype']} | {r['mode']} | "
                      f"{num(r.get('window_s'), '.4f')} | {num(r.get('fps'), '.2f')} | "
                      f"{num(r.get('peak_mib'), '.0f')} | {note} |")
+    c = facts.get("card", {})
+    lines += ["", "Memory plan on a 16 GiB card (the engine's default window and tiles, the "
+              "default max_memory of an idle 16 GiB card; peak = CUDA context + the "
+              "allocator's peak):", "",
+              "| model | size | backend | max_memory MiB | outputs | tiles | planned MiB | "
+              "window s | context MiB | peak MiB | result |", "|---|---|---|---|---|---|---|"
+              "---|---|---|---|",
+              f"| {c.get('model', '-')} | {c.get('size', '-')} | {c.get('backend', '-')} | "
+              f"{c.get('max_memory_mib', '-')} | {c.get('length', '-')} | "
+              f"{c.get('tiles', '-')} | {c.get('planned_mib', '-')} | "
+              f"{c.get('window_s', '-')} | {c.get('context_mib', '-')} | "
+              f"{c.get('peak_mib', '-')} | {c.get('result', '-')} |"]
     lines.append(f"\n{facts['seconds']} s in all.")
     return "\n".join(lines) + "\n"
