@@ -68,6 +68,24 @@ def test_export_card(media: Path, tiny_toml, tmp_path: Path,
     assert all(torch.equal(net.state_dict()[k], ref[k]) for k in ref)
 
 
+def test_temporal_loss_term_is_the_eval_flicker() -> None:
+    from types import SimpleNamespace
+
+    from vsshiftnet.train.config import OptimConfig
+    from vsshiftnet.train.loop import loss_fn
+    g = torch.Generator().manual_seed(0)
+    out, gt = torch.rand(2, 5, 3, 8, 8, generator=g), torch.rand(2, 5, 3, 8, 8, generator=g)
+    plain = loss_fn(out, gt, SimpleNamespace(optim=OptimConfig(loss="l1")))
+    both = loss_fn(out, gt, SimpleNamespace(optim=OptimConfig(loss="l1", temporal_weight=0.5)))
+    flicker = np.mean([temporal(out[b].numpy(), gt[b].numpy())["flicker"] for b in range(2)])
+    assert float(plain) == pytest.approx(float((out - gt).abs().mean()))
+    assert float(both - plain) == pytest.approx(0.5 * flicker / 255, rel=1e-5)
+    # the same clip shifted by a constant in every frame does not flicker
+    still = loss_fn(gt + 0.1, gt, SimpleNamespace(optim=OptimConfig(loss="l1",
+                                                                    temporal_weight=1.0)))
+    assert float(still) == pytest.approx(0.1, rel=1e-5)
+
+
 def test_metrics() -> None:
     rng = np.random.default_rng(0)
     a = rng.random((3, 3, 32, 32)).astype(np.float32)

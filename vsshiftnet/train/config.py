@@ -25,6 +25,9 @@ class OptimConfig:
     charbonnier_eps: float = 1e-3
     loss_frames: str = "all"  # "all" | "interior" (drop `interior_margin` frames each end)
     interior_margin: int = 1
+    # weight of a temporal term: mean |(out[t+1]-out[t]) - (gt[t+1]-gt[t])|, the eval's
+    # flicker as a loss (0 = off)
+    temporal_weight: float = 0.0
     cycle_start: int = 0  # step where the current warm-up + cosine cycle began (warm restarts)
 
     @classmethod

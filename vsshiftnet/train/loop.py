@@ -46,13 +46,19 @@ def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimi
 
 
 def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """The pixel loss over (B, T, C, H, W), plus temporal_weight x the flicker term."""
     d = out - target
     if cfg.optim.loss == "l1":
-        return d.abs().mean()
-    if cfg.optim.loss == "charbonnier":
+        loss = d.abs().mean()
+    elif cfg.optim.loss == "charbonnier":
         eps = cfg.optim.charbonnier_eps
-        return torch.sqrt(d * d + eps * eps).mean()
-    raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1' or 'charbonnier'")
+        loss = torch.sqrt(d * d + eps * eps).mean()
+    else:
+        raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1' or 'charbonnier'")
+    w = cfg.optim.temporal_weight
+    if w > 0 and d.shape[1] > 1:  # (out - gt)[t+1] - (out - gt)[t] = Δout - Δgt
+        loss = loss + w * (d[:, 1:] - d[:, :-1]).abs().mean()
+    return loss
 
 
 def loss_slice(cfg: TrainConfig) -> slice | None:

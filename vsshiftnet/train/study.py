@@ -35,7 +35,8 @@ _INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_redu
 #: recipe settings a variant may change, and the config table each lives in
 _RECIPE_KEYS = {"lr": "optim", "warmup": "optim", "clip_grad": "optim", "loss": "optim",
                 "eta_min": "optim", "weight_decay": "optim", "crop": "data", "batch": "data",
-                "frames": "data", "ema": "", "sigma_max": "degrade.noise"}
+                "frames": "data", "ema": "", "sigma_max": "degrade.noise",
+                "temporal_weight": "optim", "yuv420_prob": "degrade.noise"}
 
 
 def _value(text: str) -> int | float | str:
