@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vsshiftnet.engine.color import MATRICES
+
 
 @dataclass(frozen=True)
 class NoiseConfig:
@@ -98,11 +100,16 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator, *, clip
     return noisy.astype(np.float32), nmap
 
 
-# Y'CbCr -> R'G'B' (full range, Cb/Cr centred on 0): rows R, G, B; columns Cb, Cr
-YUV_TO_RGB = {
-    "709": np.array([[0.0, 1.5748], [-0.187324, -0.468124], [1.8556, 0.0]], np.float32),
-    "601": np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], np.float32),
-}
+def _chroma_to_rgb(matrix: str) -> np.ndarray:
+    """Y'CbCr -> R'G'B' for the engine's BT.`matrix` (Kr, Kb), full range, Cb/Cr centred
+    on 0: how much Cb and Cr (columns) add to R, G and B (rows) beside Y."""
+    kr, kb = MATRICES[f"bt{matrix}"]
+    kg = 1.0 - kr - kb
+    return np.array([[0.0, 2 * (1 - kr)], [-2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg],
+                     [2 * (1 - kb), 0.0]], np.float32)
+
+
+YUV_TO_RGB = {m: _chroma_to_rgb(m) for m in ("709", "601")}
 # per-pixel variance left after upsampling i.i.d. half-resolution chroma bilinearly with
 # centred siting: weights (3/4, 1/4) on each axis, so (9/16 + 1/16) ** 2
 _UP2_VARIANCE = (0.75 ** 2 + 0.25 ** 2) ** 2
