@@ -9,7 +9,7 @@ import torch
 
 from vsshiftnet import ModelError, load_model
 from vsshiftnet.arch import OFFICIAL, ShiftNet, ShiftNetConfig, cpu_config
-from vsshiftnet.arch.complexity import temporal_reach
+from vsshiftnet.arch.complexity import temporal_reach, temporal_reach_sides
 
 from ..conftest import tiny_net
 
@@ -55,6 +55,33 @@ def test_frames_interact_only_through_time_shifts() -> None:
         a, b = net(x, nm), net(x2, nm)
     assert (a[0, 0] - b[0, 0]).abs().max() > 0  # frame 4 reaches frame 0 (reach >= 4)
     assert temporal_reach(net.config) >= 4
+
+
+@pytest.mark.parametrize("alternate", [False, True])
+def test_one_pair_groups_see_the_past_or_both_sides(alternate: bool) -> None:
+    # one pair per group (the CPU models): in the paper's order every shift goes forward
+    # and frames see only the past; alternate_groups gives two groups to each direction
+    cfg = cpu_config("denoise", c0=4, c=16, growth=2, pairs=1).with_(alternate_groups=alternate)
+    torch.manual_seed(0)
+    net = ShiftNet(cfg).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("beta"):
+                p.normal_(0, 0.5)
+    x = torch.rand(1, 9, 3, 16, 16)
+    nm = torch.full((1, 9, 1, 16, 16), 0.1)
+    x2 = x.clone()
+    x2[0, 4] = torch.rand(3, 16, 16)
+    with torch.no_grad():
+        d = (net(x, nm) - net(x2, nm)).abs().amax(dim=(0, 2, 3, 4))
+    past, future = temporal_reach_sides(cfg)
+    assert (past, future) == ((2, 2) if alternate else (4, 0))
+    reached = [t for t in range(9) if d[t] > 0]
+    assert reached == list(range(4 - future, 5 + past))
+    # the same parameters either way: a checkpoint of one loads into the other
+    assert ShiftNet(cfg.with_(alternate_groups=not alternate)).load_state_dict(
+        net.state_dict())
+    assert ShiftNetConfig.from_dict(cfg.to_dict()) == cfg
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

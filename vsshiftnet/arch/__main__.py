@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from .complexity import count_params, macs_per_frame, temporal_reach
+from .complexity import count_params, macs_per_frame, temporal_reach_sides
 from .config import OFFICIAL, PAPER_FIGURES, ShiftNetConfig
 from .fold import fold_repconv
 from .net import ShiftNet
@@ -15,7 +15,7 @@ from .net import ShiftNet
 
 def summary_rows(configs: dict[str, ShiftNetConfig]) -> list[str]:
     rows = ["| config | params (M), used | used, RepConv folded | paper params (M) "
-            "| conv GMACs/frame 256x256 | paper GMACs | temporal reach |",
+            "| conv GMACs/frame 256x256 | paper GMACs | temporal reach past / future |",
             "|---|---|---|---|---|---|---|"]
     for name, cfg in configs.items():
         with torch.device("meta"):
@@ -24,8 +24,9 @@ def summary_rows(configs: dict[str, ShiftNetConfig]) -> list[str]:
         pf = count_params(fold_repconv(net)) / 1e6
         g = macs_per_frame(cfg) / 1e9
         pp, pg = PAPER_FIGURES.get(name, (None, None))
+        past, future = temporal_reach_sides(cfg)
         rows.append(f"| {name} | {p:.3f} | {pf:.3f} | {pp or '-'} | {g:.2f} | {pg or '-'} "
-                    f"| {temporal_reach(cfg)} |")
+                    f"| {past} / {future} |")
     return rows
 
 

@@ -45,7 +45,20 @@ def macs_per_frame(config: ShiftNetConfig, size: int = 256, frames: int = 6) -> 
     return total / frames
 
 
-def temporal_reach(config: ShiftNetConfig) -> int:
-    """How many frames away information can travel: one per temporal shift."""
+def temporal_reach_sides(config: ShiftNetConfig) -> tuple[int, int]:
+    """(past, future): how many frames back and ahead an output frame sees. Information
+    moves one frame forward per forward temporal shift and one back per backward shift."""
+    past = future = 0
     groups = sum(config.dec_blocks) + (sum(config.enc_blocks) if config.enc_gsts else 0)
-    return groups * config.pairs + (4 if config.shift_cabs else 0)
+    for g in range(groups):
+        first_forward = not (config.alternate_groups and g % 2)
+        fwd = (config.pairs + first_forward) // 2
+        past, future = past + fwd, future + config.pairs - fwd
+    if config.shift_cabs:  # four temporal-shift CABs, alternating direction
+        past, future = past + 2, future + 2
+    return past, future
+
+
+def temporal_reach(config: ShiftNetConfig) -> int:
+    """Context frames needed on each side for a window to equal the whole clip's result."""
+    return max(temporal_reach_sides(config))

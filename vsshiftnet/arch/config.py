@@ -38,6 +38,11 @@ class ShiftNetConfig:
     # resolution on 4x the input channels and pixel-shuffles its output back (CPU models:
     # wide layers on fewer pixels keep a CPU busier than narrow full-resolution ones)
     stem: int = 1
+    # False = the paper's order: every GSTS group starts with a forward shift (pairs then
+    # alternate). With one pair per group (the CPU models) that makes every shift forward:
+    # the network sees only past frames. True alternates the first shift's direction from
+    # group to group (in execution order), so one-pair groups see both sides at no cost.
+    alternate_groups: bool = False
 
     def __post_init__(self) -> None:
         problems = []

@@ -113,9 +113,10 @@ class GSTSGroup(nn.Module):
     """`pairs` shift + fusion steps with alternating forward / backward temporal shifts."""
 
     def __init__(self, c: int, pairs: int, groups: int, reduction: int, *, denoise: bool,
-                 circular: bool) -> None:
+                 circular: bool, first_forward: bool = True) -> None:
         super().__init__()
         self.circular = circular
+        self.first_forward = first_forward
         for p in range(pairs):
             name = "encoder_level1" if p == 0 else f"encoder_level1_{p}"
             self.add_module(name, nn.Sequential(
@@ -128,8 +129,9 @@ class GSTSGroup(nn.Module):
     def forward(self, x: Tensor, frames: int) -> Tensor:
         for p, pair in enumerate(self.children()):
             # only the shift mixes frames; the fusion blocks are per frame
-            x = by_frames(pair, self.frame_chunk, gsts_shift(x, frames, forward=p % 2 == 0,
-                                             circular=self.circular))
+            forward = (p % 2 == 0) == self.first_forward
+            x = by_frames(pair, self.frame_chunk, gsts_shift(x, frames, forward=forward,
+                                                             circular=self.circular))
         return x
 
 

@@ -60,6 +60,18 @@ class FusionStage(nn.Module):
             self.conv_hr0 = conv(c0, c0, 3)
         for level in range(1, cfg.levels):
             self.add_module(f"up{level + 1}{level}", SkipUpSample(c, 0))
+        if cfg.alternate_groups:
+            for i, group in enumerate(self._groups_in_order()):
+                group.first_forward = i % 2 == 0
+
+    def _groups_in_order(self) -> list[GSTSGroup]:
+        """The GSTS groups as forward runs them: encoder levels down, decoder levels up."""
+        names = [_block_name("encoder", lv, k) for lv, n in enumerate(self.cfg.enc_blocks, 1)
+                 for k in range(n)]
+        names += [_block_name("decoder", lv, k)
+                  for lv in range(self.cfg.levels, 0, -1)
+                  for k in range(self.cfg.dec_blocks[lv - 1])]
+        return [m for m in map(lambda n: getattr(self, n), names) if isinstance(m, GSTSGroup)]
 
     def _blocks(self, kind: str, level: int, x: Tensor, frames: int) -> Tensor:
         n = (self.cfg.enc_blocks if kind == "encoder" else self.cfg.dec_blocks)[level - 1]

@@ -27,7 +27,7 @@ import tomllib
 from pathlib import Path
 
 from vsshiftnet.arch import ShiftNet
-from vsshiftnet.arch.complexity import count_params, macs_per_frame, temporal_reach
+from vsshiftnet.arch.complexity import count_params, macs_per_frame, temporal_reach_sides
 from vsshiftnet.train.config import TrainConfig
 from vsshiftnet.train.loop import Trainer
 
@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def format_table(rows: list, steps: int) -> str:
     lines = [f"Validation PSNR after {steps} steps (same seed, data and schedule):", "",
-             "| variant | settings | params (k) | GMAC/frame 256x256 | temporal reach | "
-             "s/step (train) | fps 480x272 | val PSNR (dB) | dB vs first | GMAC vs first |",
+             "| variant | settings | params (k) | GMAC/frame 256x256 | "
+             "temporal reach past / future | s/step (train) | fps 480x272 | val PSNR (dB) | "
+             "dB vs first | GMAC vs first |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     first = None
     for name, kw, cfg, val, sps, fps in rows:
@@ -190,8 +191,9 @@ def format_table(rows: list, steps: int) -> str:
         if first is None:
             first = (psnr, gmac)
         settings = ",".join(f"{k}={v}" for k, v in kw.items()) or "(recipe)"
-        lines.append(f"| {name} | {settings} | {params:.0f} | {gmac:.2f} | "
-                     f"{temporal_reach(cfg.model)} | {sps:.2f} | {fps:.2f} | {psnr:.2f} | "
+        past, future = temporal_reach_sides(cfg.model)
+        lines.append(f"| {name} | {settings} | {params:.0f} | {gmac:.2f} | {past} / {future} | "
+                     f"{sps:.2f} | {fps:.2f} | {psnr:.2f} | "
                      f"{psnr - first[0]:+.2f} | {gmac / first[1]:.2f}x |")
     return "\n".join(lines)
 
