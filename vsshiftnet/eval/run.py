@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import time
 import tomllib
@@ -209,7 +210,8 @@ def _summarise(per_item: dict[str, dict[str, dict[str, Any]]],
 
 def _measure_fps(o: EvalOptions, methods: dict[str, list[tuple[str, Method]]],
                  per_item: dict[str, dict[str, dict[str, Any]]], item: ValItem) -> dict:
-    """Frames per second on fps_frames frames of 960x540 (val content upscaled + noise)."""
+    """Frames per second on fps_frames frames of 960x540 (val content upscaled + noise),
+    the better of two timed runs."""
     x = torch.from_numpy(item.clean[: o.fps_frames])
     big = F.interpolate(x, size=(540, 960), mode="bilinear", align_corners=False).numpy()
     sigma = 30.0 if o.task == "denoise" else 0.0
@@ -224,9 +226,12 @@ def _measure_fps(o: EvalOptions, methods: dict[str, list[tuple[str, Method]]],
         fn = dict(settings)[chosen]
         if hasattr(fn, "prepare"):
             fn.prepare(clip)
-        t0 = time.perf_counter()
-        fn(clip, sigma)
-        fps[mname] = len(clip) / (time.perf_counter() - t0)
+        best = math.inf
+        for _ in range(2):  # best of two: one timing on a shared machine is noisy
+            t0 = time.perf_counter()
+            fn(clip, sigma)
+            best = min(best, time.perf_counter() - t0)
+        fps[mname] = len(clip) / best
         log.info("%s: %.3f fps at 960x540 (%d threads)", mname, fps[mname], o.threads)
     return fps
 
