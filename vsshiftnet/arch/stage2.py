@@ -71,7 +71,8 @@ class FusionStage(nn.Module):
         names += [_block_name("decoder", lv, k)
                   for lv in range(self.cfg.levels, 0, -1)
                   for k in range(self.cfg.dec_blocks[lv - 1])]
-        return [m for m in map(lambda n: getattr(self, n), names) if isinstance(m, GSTSGroup)]
+        blocks = [getattr(self, n) for n in names]
+        return [b for b in blocks if isinstance(b, GSTSGroup)]
 
     def _blocks(self, kind: str, level: int, x: Tensor, frames: int) -> Tensor:
         n = (self.cfg.enc_blocks if kind == "encoder" else self.cfg.dec_blocks)[level - 1]
