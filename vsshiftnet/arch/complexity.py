@@ -51,8 +51,7 @@ def temporal_reach_sides(config: ShiftNetConfig) -> tuple[int, int]:
     past = future = 0
     groups = sum(config.dec_blocks) + (sum(config.enc_blocks) if config.enc_gsts else 0)
     for g in range(groups):
-        first_forward = not (config.alternate_groups and g % 2)
-        fwd = (config.pairs + first_forward) // 2
+        fwd = (config.pairs + config.first_shift_forward(g)) // 2
         past, future = past + fwd, future + config.pairs - fwd
     if config.shift_cabs:  # four temporal-shift CABs, alternating direction
         past, future = past + 2, future + 2

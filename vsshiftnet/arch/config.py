@@ -71,6 +71,10 @@ class ShiftNetConfig:
         if problems:
             raise ValueError("ShiftNetConfig: " + "; ".join(problems))
 
+    def first_shift_forward(self, group: int) -> bool:
+        """Whether the GSTS group at this position (in execution order) starts forward."""
+        return not (self.alternate_groups and group % 2)
+
     @property
     def multiple(self) -> int:
         """H and W must be multiples of this (slim U-Nets go to H/4, the GSTS stage lower)."""

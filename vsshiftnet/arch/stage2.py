@@ -60,9 +60,8 @@ class FusionStage(nn.Module):
             self.conv_hr0 = conv(c0, c0, 3)
         for level in range(1, cfg.levels):
             self.add_module(f"up{level + 1}{level}", SkipUpSample(c, 0))
-        if cfg.alternate_groups:
-            for i, group in enumerate(self._groups_in_order()):
-                group.first_forward = i % 2 == 0
+        for i, group in enumerate(self._groups_in_order()):
+            group.first_forward = cfg.first_shift_forward(i)
 
     def _groups_in_order(self) -> list[GSTSGroup]:
         """The GSTS groups as forward runs them: encoder levels down, decoder levels up."""
