@@ -25,6 +25,15 @@ def test_tile_weights_partition_unity() -> None:
     np.testing.assert_allclose(acc, 1.0, atol=1e-5)
 
 
+def test_tile_blend_leaves_out_the_outer_half_of_the_context() -> None:
+    # a tile's output is worst at its edges: the outer pad/2 pixels at an inner edge get no
+    # weight, the frame's own borders keep full weight
+    w = tiling.ramp(10, 60, 100, 8)
+    assert w[:4].max() < 1e-5 and w[-4:].max() < 1e-5
+    assert w[4] > 0 and w[-5] > 0 and w[16:-16].min() == 1.0
+    assert tiling.ramp(0, 50, 100, 8)[0] == 1.0
+
+
 def test_tiled_matches_untiled_and_error_falls_with_context() -> None:
     # The random tiny net has large GSTS gains and per-frame channel attention (a global
     # pool), the worst case for tiling; the error must still be small and fall with tile_pad.

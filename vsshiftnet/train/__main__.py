@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Train a Shift-Net model on CPU (or any device).")
     ap.add_argument("--config", help="training TOML (default: the one stored in --resume)")
     ap.add_argument("--resume", type=Path, help="checkpoint to continue from (last.pt)")
-    ap.add_argument("--out", type=Path, help="output directory (default runs/<config name>)")
+    ap.add_argument("--out", type=Path, help="output directory (default runs/<config name>; "
+                    "--resume without --config: the checkpoint's folder)")
     ap.add_argument("--steps", type=int, help="total steps (changes the cosine schedule)")
     ap.add_argument("--stop-at", type=int, help="stop after this step, keeping the schedule")
     ap.add_argument("--warm-restart", action="store_true",
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data,
                          device=args.device, amp=args.amp, workers=args.workers,
                          pack="" if args.cache else args.pack)
-    out = args.out or (args.resume.parent if args.resume else Path("runs") / name)
+    # a config names a run of its own: resuming a committed checkpoint from models/training
+    # with a new config must not write best.pt and friends beside it
+    out = args.out or (Path("runs") / name if args.config else args.resume.parent)
     if args.warm_restart and not args.resume:
         ap.error("--warm-restart needs --resume")
     Trainer(cfg, out, resume=args.resume, warm_restart=args.warm_restart).run(
