@@ -51,16 +51,16 @@ def main(argv: list[str] | None = None) -> int:
                 if k in stored.get("data", {}):
                     raw.setdefault("data", {})[k] = stored["data"][k]
         cfg = TrainConfig.from_dict(raw)
-        name = Path(args.config).stem
+        # a config names a run of its own: resuming a committed checkpoint from
+        # models/training with a new config must not write best.pt and friends beside it
+        default_out = Path("runs") / Path(args.config).stem
     else:
         cfg = TrainConfig.from_dict(stored)
-        name = args.resume.parent.name
+        default_out = args.resume.parent
     cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data,
                          device=args.device, amp=args.amp, workers=args.workers,
                          pack="" if args.cache else args.pack)
-    # a config names a run of its own: resuming a committed checkpoint from models/training
-    # with a new config must not write best.pt and friends beside it
-    out = args.out or (Path("runs") / name if args.config else args.resume.parent)
+    out = args.out or default_out
     if args.warm_restart and not args.resume:
         ap.error("--warm-restart needs --resume")
     Trainer(cfg, out, resume=args.resume, warm_restart=args.warm_restart).run(
