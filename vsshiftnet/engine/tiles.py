@@ -100,10 +100,11 @@ def weight_sum(tiles: list[Tile], h: int, w: int, pad: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     """`python -m vsshiftnet.engine.tiles`: how far tiles are from the whole frame.
 
-    Channel attention pools each tile on its own, so tiles are not exact; a two-pass scheme
-    would need the whole-frame pool of every attention layer in turn (about 40 of them, each
-    depending on the one before): one pass per layer, so it is not built. This measures the
-    bound instead, on the validation clips, in float32: the largest and mean difference
+    Channel attention pools each tile on its own, so tiles are not exact. Whole-frame pooling
+    would take a second pass over every tiled window (the first recording each attention
+    layer's pooled mean), and per-tile pooling measured no worse in PSNR (models/training/
+    README.md, "Tiles and channel attention"), so it is not built. This measures the
+    difference instead, on the validation clips, in float32: the largest and mean difference
     between tiled and whole-frame output, and what it does to PSNR against the clean clip.
     """
     import argparse
