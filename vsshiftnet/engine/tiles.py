@@ -101,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m vsshiftnet.engine.tiles`: how far tiles are from the whole frame.
 
     Channel attention pools each tile on its own, so tiles are not exact. Whole-frame pooling
-    would take a second pass over every tiled window (the first recording each attention
-    layer's pooled mean), and per-tile pooling measured no worse in PSNR (models/training/
-    README.md, "Tiles and channel attention"), so it is not built. This measures the
+    would take at least a second pass over every tiled window (the first recording each
+    attention layer's pooled mean; still approximate, as each layer's pool depends on the
+    ones before), and per-tile pooling measured no worse in PSNR (models/training/README.md,
+    "Tiles and channel attention"), so it is not built. This measures the
     difference instead, on the validation clips, in float32: the largest and mean difference
     between tiled and whole-frame output, and what it does to PSNR against the clean clip.
     """
