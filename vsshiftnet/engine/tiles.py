@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     would take at least a second pass over every tiled window (the first recording each
     attention layer's pooled mean; still approximate, as each layer's pool depends on the
     ones before), and per-tile pooling measured no worse in PSNR (models/training/README.md,
-    "Tiles and channel attention"), so it is not built. This measures the
-    difference instead, on the validation clips, in float32: the largest and mean difference
-    between tiled and whole-frame output, and what it does to PSNR against the clean clip.
+    "Tiles and channel attention"), so it is not built. This measures the difference
+    instead, on the validation clips, in float32: the largest and mean difference between
+    tiled and whole-frame output, and what it does to PSNR against the clean clip.
     """
     import argparse
     import sys
