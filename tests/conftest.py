@@ -25,10 +25,11 @@ def shared_dir() -> Path:
     return path
 
 
-def tiny_net(task: str = "denoise", seed: int = 0) -> ShiftNet:
-    """A random-init CPU-family network, small enough for tests to run in milliseconds."""
+def tiny_net(task: str = "denoise", seed: int = 0, pairs: int = 2) -> ShiftNet:
+    """A random-init CPU-family network, small enough for tests to run in milliseconds.
+    pairs=1: one-sided, as the shipped denoise-cpu and deblur-cpu (it sees only the past)."""
     torch.manual_seed(seed)
-    net = ShiftNet(cpu_config(task, c0=4, c=16, growth=2, unets=1, blocks=1, pairs=2))  # type: ignore[arg-type]
+    net = ShiftNet(cpu_config(task, c0=4, c=16, growth=2, unets=1, blocks=1, pairs=pairs))  # type: ignore[arg-type]
     with torch.no_grad():  # non-zero betas so the GSTS branch (the temporal path) matters
         for name, p in net.named_parameters():
             if name.endswith("beta"):

@@ -272,3 +272,25 @@ def test_sequential_pass_computes_each_first_stage_once(backend: str,
         assert np.abs(np.stack(got[start:start + length]) - want).max() < 1e-5
         fresh = r.run_window(win, frames.__getitem__, 20.0, cache=FeatureCache(2 * pad))
         assert np.array_equal(np.stack(got[start:start + length]), fresh)  # deterministic
+
+
+def test_one_sided_stream_skips_context_after_with_the_same_output() -> None:
+    # a network that sees only past frames: no frames after a window's outputs are run, the
+    # output equals that of windows with context on both sides, and fewer frames are run
+    from vsshiftnet.engine.restorer import STATS
+
+    frames = _clip(13, 16, 16)
+    r = Restorer(tiny_net(pairs=1), device="cpu", fp16=False)
+    assert r.pad_after(2) == 0 and r.window_frames(4, 2) == 6
+    want = _random_access(r, frames, 4, 2, {7})  # windows of 4 + 2 x 2 frames
+    STATS.reset()
+    s = StreamRestorer(r, length=4, length_pad=2, sigma=20.0)
+    got: list[np.ndarray] = []
+    for i, f in enumerate(frames):
+        got += s.push(f, scene_cut=i == 7)
+    got += s.finish()
+    np.testing.assert_array_equal(np.stack(got), want)
+    # windows 0-3, 4-6 and 7 (a cut), 8-11, 12: 23 frames in, not the 33 of both sides
+    assert (STATS.input_frames, STATS.output_frames) == (23, 13)
+    two_sided = Restorer(tiny_net(), device="cpu")
+    assert two_sided.pad_after(2) == 2 and two_sided.window_frames(4, 2) == 8

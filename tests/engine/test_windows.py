@@ -34,6 +34,15 @@ def test_scene_cut_splits_block_and_reflects() -> None:
     assert single.outputs == range(12, 13) and set(single.sources) == {12}
 
 
+def test_context_after_can_be_shorter() -> None:
+    w = plan_window(5, 10, 4, 2, pad_after=0)  # a network that sees only the past
+    assert w.outputs == range(4, 8) and w.sources == (2, 3, 4, 5, 6, 7) and w.keep == slice(2, 6)
+    last = plan_window(9, 10, 4, 2, pad_after=1)
+    assert last.sources == (6, 7, 8, 9, 8) and last.keep == slice(2, 4)
+    with pytest.raises(ValueError, match="pad_after"):
+        plan_window(5, 10, 4, 2, pad_after=3)
+
+
 def test_mirror_periodic() -> None:
     assert [mirror(i, 0, 3) for i in range(-4, 7)] == [0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2]
 

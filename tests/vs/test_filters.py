@@ -14,11 +14,12 @@ import torch
 import vapoursynth as vs
 
 import vsshiftnet.vs as svs
+from tests.conftest import tiny_net
 from vsshiftnet.arch import ShiftNet
-from vsshiftnet.arch.complexity import temporal_reach
+from vsshiftnet.arch.complexity import temporal_reach, temporal_reach_sides
 from vsshiftnet.engine import Restorer, plan_window
 from vsshiftnet.engine.features import FeatureCache
-from vsshiftnet.engine.restorer import BORDER_MARGIN
+from vsshiftnet.engine.restorer import BORDER_MARGIN, STATS
 from vsshiftnet.vs import convert
 
 from .conftest import IdentityNet, frames_array, planes_of, random_clip
@@ -65,7 +66,13 @@ def test_random_order_and_threads_bit_identical(core: vs.Core, net: ShiftNet) ->
     assert not np.array_equal(seq, frames_array(src))  # the network did something
 
 
-def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet) -> None:
+@pytest.mark.parametrize("sides", ["both", "past"])
+def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet, sides: str) -> None:
+    # "past": a one-sided network, whose windows take no context after their outputs
+    if sides == "past":
+        net = tiny_net("denoise", pairs=1)
+        assert temporal_reach_sides(net.config)[1] == 0
+        assert Restorer(net, device="cpu").pad_after(2) == 0
     n_frames, length, reach = 10, 4, temporal_reach(net.config)
     src = random_clip(vs.RGBS, 32, 32, n_frames, seed=4)
     frames = frames_array(src).astype(np.float32)
@@ -79,11 +86,14 @@ def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet) -> None:
     errors = {}
     for pad in (0, 2, reach):
         out = svs.denoise(src, 25, model=net, length=length, length_pad=pad, fp16=False)
+        STATS.reset()
         # Frames 4..7 form one interior window; its neighbours behave the same way.
         got = np.stack([np.stack(planes_of(out, n)) for n in range(4, 8)])
         errors[pad] = float(np.abs(got - whole[4:8]).max())
     log.info("max |windowed - whole| by length_pad: %s", errors)
     assert errors[reach] <= 1e-5
+    # that window ran its context after the outputs only where the network looks ahead
+    assert STATS.input_frames == length + reach + (reach if sides == "both" else 0)
     assert errors[0] > errors[2] > errors[reach]
 
 

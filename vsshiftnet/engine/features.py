@@ -1,6 +1,6 @@
 """Reuse of the network's per-frame first stage across windows.
 
-Neighbouring windows share their context frames (2 * length_pad of them), and the first
+Neighbouring windows share their context frames (length_pad + pad_after), and the first
 stage of the network (ShiftNet.features) depends on one frame alone. A sequential pass keeps
 those frames' features from one window to the next, so the first stage runs once per frame:
 the network's work per output frame falls from 1.37 to 1.24 runs with the default window

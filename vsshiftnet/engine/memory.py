@@ -412,7 +412,7 @@ def plan(model: ActivationModel, h: int, w: int, frames: int, keep: int, *, budg
     return best[1]
 
 
-def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad: int,
+def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, context: int,
                   auto: bool, shares: Shares | None = None,
                   reuse: bool = False) -> tuple[int, MemoryPlan]:
     """Output frames per window: `length` itself, or (auto, and `length` needs tiles) the
@@ -420,9 +420,9 @@ def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad
     work per output frame (context frames and tile overlap included) within the budget:
     longer windows spread the context frames over more outputs, shorter ones need fewer
     tiles. plan_for(L) plans a window of L outputs (callers cache the plans: `length` is
-    asked twice); shares: the model's work shares (vsshiftnet.engine.work; without them a
-    window's cost is its frame count); reuse: whether the first stage is reused across
-    windows."""
+    asked twice); context: the window's context frames, both sides together; shares: the
+    model's work shares (vsshiftnet.engine.work; without them a window's cost is its frame
+    count); reuse: whether the first stage is reused across windows."""
     best: tuple[float, int, MemoryPlan] | None = None
     error: MemoryBudgetError | None = None
     cands = [length]
@@ -443,7 +443,7 @@ def choose_length(plan_for: Callable[[int], MemoryPlan], length: int, length_pad
             if cand <= length:  # the error to report: the asked-for length's
                 error = error or e
         else:
-            frames = cand + 2 * length_pad
+            frames = cand + context
             runs = (frames if shares is None else
                     shares.runs(cand if reuse else frames, frames, cand))
             cost = runs / cand * p.overhead
@@ -528,9 +528,10 @@ def _print_plans(net: nn.Module, name: str, sizes: str, max_memory: str, threads
         except MemoryBudgetError as e:
             out.write(f"| {size} | does not fit: {e} | | | | | |\n")
             continue
-        p = r.memory_plan(h, w, n + 2 * pad, n)
+        frames = r.window_frames(n, pad)
+        p = r.memory_plan(h, w, frames, n)
         reuse = r.feature_frames > 0
-        runs = shares.runs(n if reuse else n + 2 * pad, n + 2 * pad, n) / n
+        runs = shares.runs(n if reuse else frames, frames, n) / n
         out.write(f"| {size} | {n} | {'yes' if reuse else 'no'} | {p.tiles} | {runs:.2f} | "
                   f"{runs * p.overhead:.2f} | {fmt_gb(p.total)} |\n")
     return 0

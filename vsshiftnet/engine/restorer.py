@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..arch import ShiftNet
+from ..arch.complexity import temporal_reach_sides
 from ..arch.fold import fold_repconv
 from . import memory, work
 from . import tiles as tiling
@@ -121,6 +122,9 @@ class Restorer:
         self.keep_features = True
         self._plans: dict[tuple[int, ...], memory.MemoryPlan] = {}
         self.task = net.task
+        #: frames ahead an output frame can see; models trained one-sided see none, so
+        #: their windows need no context after the outputs (pad_after)
+        self.future_reach = temporal_reach_sides(net.config)[1]
         # OpenVINO in bfloat16 rounds the second stage's inputs to bfloat16 itself, so kept
         # features can be bfloat16 (engine.features): half their memory, the same output
         self._bf16_features = bf16_ov
@@ -179,20 +183,35 @@ class Restorer:
         """Whether run_window can reuse first-stage features across windows (a cache)."""
         return self._splittable and self.runner.splits and self.backend.num_streams == 1
 
+    def pad_after(self, length_pad: int) -> int:
+        """Context frames a window needs after its outputs: length_pad, or as many as the
+        network looks ahead if fewer (0 for the one-sided CPU models). The frames beyond
+        would not change the outputs (tested), only cost their work."""
+        return min(length_pad, self.future_reach)
+
+    def window_frames(self, length: int, length_pad: int) -> int:
+        """Network input frames of a window of `length` outputs."""
+        return length + length_pad + self.pad_after(length_pad)
+
+    def _shared_frames(self, length_pad: int) -> int:
+        """Frames that neighbouring windows share: the context on both sides."""
+        return length_pad + self.pad_after(length_pad)
+
     def feature_cache(self, length_pad: int) -> FeatureCache | None:
-        """A cache for one sequential caller: the features of the 2 * length_pad frames that
-        neighbouring windows share; None where features cannot be reused or (fit_window
-        found) do not fit max_memory. Every caller of the same frames gets the same path,
-        fitted here or not (Ray tasks get their window fitted by the driver)."""
+        """A cache for one sequential caller: the features of the frames that neighbouring
+        windows share (length_pad + pad_after); None where features cannot be reused or
+        (fit_window found) do not fit max_memory. Every caller of the same frames gets the
+        same path, fitted here or not (Ray tasks get their window fitted by the driver)."""
         if not (self.reuses_features and length_pad and self.keep_features):
             return None
-        return FeatureCache(2 * length_pad, bfloat16=self._bf16_features)
+        return FeatureCache(self._shared_frames(length_pad), bfloat16=self._bf16_features)
 
     def pin_features(self, reuse: bool, length_pad: int) -> None:
         """Take another process's fit_window decision on reusing features (a Ray task gets
         its driver's, so that a cluster computes what one machine does)."""
         self.keep_features = reuse
-        self.feature_frames = 2 * length_pad if reuse and self.reuses_features else 0
+        self.feature_frames = (self._shared_frames(length_pad)
+                               if reuse and self.reuses_features else 0)
 
     def fit_window(self, h: int, w: int, length: int, length_pad: int, *, auto_length: bool,
                    held_frames: int | Callable[[int], int] = 0) -> int:
@@ -202,22 +221,24 @@ class Restorer:
         caller keeps besides the window being computed (counted in the budget), or a
         function of the window's output frames giving them; as are the features a
         feature_cache keeps (given up when only they do not fit)."""
+        context = self._shared_frames(length_pad)
+
         def held(n: int) -> int:
             return held_frames(n) if callable(held_frames) else held_frames
 
         def plan_for(n: int) -> memory.MemoryPlan:
             self.reserve_frames = held(n)
-            return self.memory_plan(h, w, n + 2 * length_pad, n)
+            return self.memory_plan(h, w, self.window_frames(n, length_pad), n)
 
         def attempt(reuse: bool) -> tuple[float, int] | None:
             """(work per output frame with tile overhead, length), or None if nothing fits."""
-            self.feature_frames = 2 * length_pad if reuse else 0
+            self.feature_frames = context if reuse else 0
             try:
-                n, p = memory.choose_length(plan_for, length, length_pad, auto_length,
+                n, p = memory.choose_length(plan_for, length, context, auto_length,
                                             self._shares, reuse)
             except memory.MemoryBudgetError:
                 return None
-            frames = n + 2 * length_pad
+            frames = n + context
             runs = self._shares.runs(n if reuse else frames, frames, n) / n
             return runs * p.overhead, n
 
@@ -228,9 +249,9 @@ class Restorer:
         fits = {k: v for k, v in options.items() if v is not None}
         if not fits:
             self.feature_frames = 0
-            memory.choose_length(plan_for, length, length_pad, auto_length)  # raises
+            memory.choose_length(plan_for, length, context, auto_length)  # raises
         reuse = min(fits, key=lambda k: fits[k][0])
-        self.feature_frames = 2 * length_pad if reuse else 0
+        self.feature_frames = context if reuse else 0
         self.keep_features = reuse or not self.reuses_features
         chosen = fits[reuse][1]
         self.reserve_frames = held(chosen)

@@ -33,6 +33,8 @@ class StreamRestorer:
         self.restorer = restorer
         self.length = length
         self.length_pad = length_pad
+        pad_after = getattr(restorer, "pad_after", None)  # duck-typed restorers: both sides
+        self._pad_after = pad_after(length_pad) if pad_after is not None else length_pad
         self.sigma = sigma
         self._frames: dict[int, np.ndarray | PlanarFrame] = {}
         self._cuts: set[int] = set()
@@ -88,7 +90,8 @@ class StreamRestorer:
         out: list[np.ndarray] = []
         n = start
         while n < stop:
-            win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__)
+            win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__,
+                              pad_after=self._pad_after)
             if self._pool is None:
                 kw: dict[str, Any] = {} if self._features is None else {"cache": self._features}
                 if self._half:  # blended straight into half floats (Restorer.run)

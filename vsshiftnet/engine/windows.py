@@ -61,9 +61,15 @@ def mirror(i: int, lo: int, hi: int) -> int:
 
 
 def plan_window(n: int, num_frames: int, length: int, length_pad: int,
-                is_cut: IsCut | None = None) -> Window:
+                is_cut: IsCut | None = None, *, pad_after: int | None = None) -> Window:
     """The window that restores frame n. `is_cut` is asked only about frames inside
-    fetch_range(n, ...), so the caller needs the properties of those frames alone."""
+    fetch_range(n, ...), so the caller needs the properties of those frames alone.
+    pad_after: context frames after the outputs (default length_pad); fewer where the
+    network cannot look that far ahead (Restorer.pad_after), which leaves its output
+    unchanged and saves their work."""
+    after = length_pad if pad_after is None else pad_after
+    if not 0 <= after <= length_pad:
+        raise ValueError(f"pad_after={pad_after} must be within 0..length_pad={length_pad}")
     if not 0 <= n < num_frames:
         raise IndexError(f"frame {n} is outside the clip (0..{num_frames - 1})")
     fetched = fetch_range(n, num_frames, length, length_pad)
@@ -83,6 +89,6 @@ def plan_window(n: int, num_frames: int, length: int, length_pad: int,
             hi = e
     outputs = range(max(start, lo), min(stop, hi))
     sources = tuple(mirror(i, lo, hi)
-                    for i in range(outputs.start - length_pad, outputs.stop + length_pad))
+                    for i in range(outputs.start - length_pad, outputs.stop + after))
     return Window(key=(start, outputs.start), outputs=outputs, sources=sources,
                   first=length_pad)

@@ -142,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.config == "before":
         use_old_path()
         length = length or DEFAULT_LENGTH  # the old engine's fixed windows
-    opts = RestoreOptions(task="denoise", sigma=25.0, model=args.model, device=args.device,
+    task = "denoise"
+    if args.model and not args.random:  # a deblur model is timed deblurring
+        from ..registry import load_model
+        task = load_model(args.model).task
+    opts = RestoreOptions(task=task, sigma=25.0 if task == "denoise" else None,
+                          model=args.model, device=args.device,
                           length=length, length_pad=args.length_pad,
                           **CONFIGS[args.config])  # type: ignore[arg-type]
     if args.random:
@@ -161,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         frames = _decoded_frames(clip, ffmpeg)
         h, w = frames[0].shape[1:]
         fitted = opts.fitted(restorer, w, h, frames[0].conv.fmt)  # as ffpipe's run plans it
-        _network_alone(restorer, frames[: fitted.length + 2 * fitted.length_pad],  # type: ignore[operator]
-                       fitted)  # warm-up
+        warm = restorer.window_frames(fitted.length, fitted.length_pad)  # type: ignore[arg-type]
+        _network_alone(restorer, frames[:warm], fitted)  # warm-up
         STATS.reset()
         net_fps = _network_alone(restorer, frames, fitted)
         runs = STATS.runs_per_frame

@@ -170,7 +170,8 @@ def _fix_layout(job: Job, p: _Plan) -> Job:
         fitted = job.restore.fitted(restorer, p.info.video.width, p.info.video.height,
                                     held_format(p))
         layout = restorer.memory_plan(p.info.video.height, p.info.video.width,
-                                      fitted.length + 2 * fitted.length_pad, fitted.length)
+                                      restorer.window_frames(fitted.length, fitted.length_pad),
+                                      fitted.length)
     except (ValueError, OSError, RuntimeError) as e:
         raise PipelineError(f"{job.inp}: {e}") from None
     if layout.tile != (0, 0):

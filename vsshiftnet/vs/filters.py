@@ -19,8 +19,6 @@ from .native import ensure_plugin, fixed_cache, run_step
 
 log = logging.getLogger(__name__)
 
-#: Output frames per temporal window and context frames on each side (network runs per
-#: output frame in a sequential pass: (length + 2 * length_pad) / length).
 MAX_SIGMA = 255.0
 
 ModelArg = Any  # str | os.PathLike | ShiftNet | None (torch is imported lazily)
@@ -298,9 +296,10 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             less work per frame within max_memory at this frame size). Windows sit on a
             fixed grid, so the output does not depend on request order or thread count.
         length_pad: context frames on each side of a window (run through the network and
-            discarded). The network runs (length + 2 * length_pad) / length times per frame;
-            with length_pad at least the network's temporal reach the result equals
-            processing the whole clip at once.
+            discarded; after the window only as many as the network looks ahead, none for
+            the one-sided CPU models). The network runs (length + 2 * length_pad) / length
+            times per frame; with length_pad at least the network's temporal reach the
+            result equals processing the whole clip at once.
         tile: (width, height) of spatial tiles (an int means square tiles); 0 (default)
             plans them: the whole frame when it fits max_memory, else the fewest tiles that
             do. Tiles overlap by tile_pad and are blended, so no seam shows.
