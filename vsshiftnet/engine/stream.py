@@ -60,6 +60,9 @@ class StreamRestorer:
             self._cuts.add(i)
         self._received += 1
         out: list[np.ndarray] = []
+        # length_pad frames after a block even where the network looks no further ahead
+        # (pad_after 0): a scene's first frames take their past context mirrored from later
+        # frames, so restoring earlier would change them (and differ from the plugin's)
         while self._next_block + self.length + self.length_pad <= self._received:
             out += self._restore_block(self._received)
         return out + self._collect(wait_all=False)
