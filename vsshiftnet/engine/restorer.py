@@ -189,13 +189,13 @@ class Restorer:
         would not change the outputs (tested), only cost their work."""
         return min(length_pad, self.future_reach)
 
-    def window_frames(self, length: int, length_pad: int) -> int:
-        """Network input frames of a window of `length` outputs."""
-        return length + length_pad + self.pad_after(length_pad)
-
     def _shared_frames(self, length_pad: int) -> int:
         """Frames that neighbouring windows share: the context on both sides."""
         return length_pad + self.pad_after(length_pad)
+
+    def window_frames(self, length: int, length_pad: int) -> int:
+        """Network input frames of a window of `length` outputs."""
+        return length + self._shared_frames(length_pad)
 
     def feature_cache(self, length_pad: int) -> FeatureCache | None:
         """A cache for one sequential caller: the features of the frames that neighbouring
@@ -228,7 +228,7 @@ class Restorer:
 
         def plan_for(n: int) -> memory.MemoryPlan:
             self.reserve_frames = held(n)
-            return self.memory_plan(h, w, self.window_frames(n, length_pad), n)
+            return self.memory_plan(h, w, n + context, n)
 
         def attempt(reuse: bool) -> tuple[float, int] | None:
             """(work per output frame with tile overhead, length), or None if nothing fits."""
