@@ -233,7 +233,8 @@ def test_killed_midway_leaves_no_output(victim: str, media: dict[str, Path],
                                                   ("yuv420p12le", "ffv1", ())])
 def test_gray_and_fallback_codec(pix_fmt: str, codec: str, args: tuple[str, ...],
                                  media: dict[str, Path], tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                 capsys: pytest.CaptureFixture[str],
+                                 caplog: pytest.LogCaptureFixture) -> None:
     from .conftest import make_clip
 
     src = make_clip(tmp_path / "src.mkv", frames=8, pix_fmt=pix_fmt, codec="ffv1",
@@ -245,3 +246,5 @@ def test_gray_and_fallback_codec(pix_fmt: str, codec: str, args: tuple[str, ...]
     v = ffprobe(out)["streams"][0]
     assert (v["codec_name"], v["pix_fmt"]) == (codec, pix_fmt)
     assert count_frames(out) == 8
+    # the source is untagged; luma alone has no matrix to guess, so no warning about it
+    assert ("colour matrix" in caplog.text) == (not pix_fmt.startswith("gray"))

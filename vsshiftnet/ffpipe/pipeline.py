@@ -129,7 +129,10 @@ def color_spec(fmt: Y4MFormat | PlaneFormat, *, matrix: str | None, rng: str | N
     """Explicit options win, then the file's tags, then what the y4m header says, then
     defaults (matrix by height, limited range, MPEG-2 "left" siting)."""
     height = fmt.height
-    m = matrix or matrix_name(tagged_matrix, height)
+    if fmt.gray and not matrix:
+        m = "bt709"  # luma alone: no chroma, so the matrix changes nothing; nothing to guess
+    else:
+        m = matrix or matrix_name(tagged_matrix, height)
     if rng is not None:
         full = rng == "full"
     elif tagged_full is not None:
@@ -282,8 +285,8 @@ def plan(job: Job) -> _Plan:
     # so this and the y4m filter on the same stream agree.
     lay = v.layout
     default_site = "center" if (lay.ssx, lay.ssy, lay.bits) == (1, 1, 8) else "left"
-    spec = color_spec(PlaneFormat(v.width, v.height), matrix=job.matrix, rng=job.range,
-                      siting=job.chroma_loc or v.chroma_location or default_site,
+    spec = color_spec(PlaneFormat(v.width, v.height, gray=lay.gray), matrix=job.matrix,
+                      rng=job.range, siting=job.chroma_loc or v.chroma_location or default_site,
                       tagged_matrix=v.color_space,
                       tagged_full=v.full_range if (v.color_range or v.layout.full_range_hint)
                       else None)
