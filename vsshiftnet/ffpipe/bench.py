@@ -142,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.config == "before":
         use_old_path()
         length = length or DEFAULT_LENGTH  # the old engine's fixed windows
-    task = "denoise"
+    task, net = "denoise", None
     if args.model and not args.random:  # a deblur model is timed deblurring
         from ..registry import load_model
-        task = load_model(args.model).task
+        net = load_model(args.model)
+        task = net.task
     opts = RestoreOptions(task=task, sigma=25.0 if task == "denoise" else None,
                           model=args.model, device=args.device,
                           length=length, length_pad=args.length_pad,
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         restorer = Restorer(ShiftNet(config).eval(), device=args.device)
         label = f"random {args.random}"
     else:
-        restorer = build_restorer(opts)
+        restorer = build_restorer(opts, net)
         label = args.model or "default denoise model"
     ffmpeg = find_tool("ffmpeg")
     with tempfile.TemporaryDirectory(prefix="ffpipe-bench-") as tmp:

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from ..engine import (
 )
 from ..engine.color import PlanarFrame
 from .color import ColorSpec, PlaneFormat, YuvConverter
+
+if TYPE_CHECKING:
+    from ..arch import ShiftNet
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +148,12 @@ def restore_options(ns: argparse.Namespace) -> RestoreOptions:
     return opts
 
 
-def build_restorer(opts: RestoreOptions) -> Restorer:
+def build_restorer(opts: RestoreOptions, net: ShiftNet | None = None) -> Restorer:
+    """The engine for opts; net, when given, is opts.model already loaded."""
     from ..registry import default_model, load_model  # pulls in torch: import late
 
-    model = opts.model or default_model(opts.task, opts.device)
-    net = load_model(model, task=opts.task)
+    if net is None:
+        net = load_model(opts.model or default_model(opts.task, opts.device), task=opts.task)
     r = Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
                  tile_pad=opts.tile_pad, backend=opts.backend, threads=opts.threads,
                  num_streams=opts.num_streams, max_memory=opts.max_memory)
