@@ -86,6 +86,34 @@ def test_temporal_loss_term_is_the_eval_flicker() -> None:
     assert float(still) == pytest.approx(0.1, rel=1e-5)
 
 
+def test_sigma_weights_count_each_noise_level_in_db() -> None:
+    from types import SimpleNamespace
+
+    from vsshiftnet.data.degrade import DegradeConfig, NoiseConfig, sample_sigma
+    from vsshiftnet.train.config import OptimConfig
+    from vsshiftnet.train.loop import loss_fn, sigma_weights
+    noise = NoiseConfig(sigma_max=55.0, sigma_power=1.5)
+    cfg = SimpleNamespace(optim=OptimConfig(loss="l1", temporal_weight=0.5, sigma_weight=0.6),
+                          degrade=DegradeConfig(noise=noise))
+    maps = torch.tensor([10.0, 50.0]).view(2, 1, 1, 1, 1).expand(2, 5, 1, 4, 4) / 255
+    w = sigma_weights(maps, cfg)
+    assert w is not None and float(w[0] / w[1]) == pytest.approx((55 / 15) ** 0.6, rel=1e-4)
+    # scaled to mean 1 over the training draw of sigma, so the lr keeps its meaning
+    rng = np.random.default_rng(0)
+    draw = torch.tensor([sample_sigma(noise, rng) for _ in range(20000)]) / 255
+    drawn = sigma_weights(draw.view(-1, 1, 1, 1, 1).expand(-1, 1, 1, 2, 2), cfg)
+    assert float(drawn.mean()) == pytest.approx(1.0, abs=0.02)
+    # each clip's loss (pixel and flicker terms) counts with its weight; off is plain
+    g = torch.Generator().manual_seed(0)
+    out, gt = torch.rand(2, 5, 3, 8, 8, generator=g), torch.rand(2, 5, 3, 8, 8, generator=g)
+    per_clip = [loss_fn(out[i:i + 1], gt[i:i + 1], cfg) for i in range(2)]
+    weighted = loss_fn(out, gt, cfg, w)
+    assert float(weighted) == pytest.approx(float((w[0] * per_clip[0] + w[1] * per_clip[1]) / 2),
+                                            rel=1e-5)
+    off = SimpleNamespace(optim=OptimConfig(loss="l1"), degrade=DegradeConfig(noise=noise))
+    assert sigma_weights(maps, off) is None
+
+
 def test_metrics() -> None:
     rng = np.random.default_rng(0)
     a = rng.random((3, 3, 32, 32)).astype(np.float32)

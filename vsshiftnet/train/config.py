@@ -28,6 +28,12 @@ class OptimConfig:
     # weight of a temporal term: mean |(out[t+1]-out[t]) - (gt[t+1]-gt[t])|, the eval's
     # flicker as a loss (0 = off)
     temporal_weight: float = 0.0
+    # denoising: weight each clip's loss by (sigma + sigma_weight_offset) ** -sigma_weight,
+    # scaled to mean 1 over the training sigma draw (0 = off). A denoiser's L1 error grows
+    # about like sigma ** 0.6, so 0.6 makes every noise level count about equally in dB,
+    # where plain L1 lets the noisy clips dominate.
+    sigma_weight: float = 0.0
+    sigma_weight_offset: float = 5.0
     cycle_start: int = 0  # step where the current warm-up + cosine cycle began (warm restarts)
 
     @classmethod

@@ -20,6 +20,7 @@ import torch
 
 from vsshiftnet.arch import ShiftNet
 from vsshiftnet.data.dataset import TrainSampler, ValItem, load_sources, make_val_set
+from vsshiftnet.data.degrade import NoiseConfig
 from vsshiftnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,48 @@ def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimi
     return cls(net.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
 
 
-def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """The pixel loss over (B, T, C, H, W), plus temporal_weight x the flicker term."""
+def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The pixel loss over (B, T, C, H, W), plus temporal_weight x the flicker term; weights
+    (B,), if given, weight each clip's share of both (see sigma_weights)."""
     d = out - target
     if cfg.optim.loss == "l1":
-        loss = d.abs().mean()
+        terms = [(1.0, d.abs())]
     elif cfg.optim.loss == "charbonnier":
         eps = cfg.optim.charbonnier_eps
-        loss = torch.sqrt(d * d + eps * eps).mean()
+        terms = [(1.0, torch.sqrt(d * d + eps * eps))]
     else:
         raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1' or 'charbonnier'")
     w = cfg.optim.temporal_weight
     if w > 0 and d.shape[1] > 1:  # (out - gt)[t+1] - (out - gt)[t] = Δout - Δgt
-        loss = loss + w * (d[:, 1:] - d[:, :-1]).abs().mean()
+        terms.append((w, (d[:, 1:] - d[:, :-1]).abs()))
+    if weights is None:
+        means = [t.mean() for _, t in terms]
+    else:
+        means = [(t.flatten(1).mean(1) * weights).mean() for _, t in terms]
+    loss = means[0]
+    for (k, _), m in zip(terms[1:], means[1:], strict=True):
+        loss = loss + k * m
     return loss
+
+
+def sigma_weights(noise_map: torch.Tensor, cfg: TrainConfig) -> torch.Tensor | None:
+    """Per-clip loss weights (B,) from the noise map (B, T, 1, H, W) = sigma / 255, or None
+    when optim.sigma_weight is 0: (sigma + offset) ** -p over its mean under the training
+    draw of sigma, so the loss keeps its scale (and the learning rate its meaning)."""
+    p = cfg.optim.sigma_weight
+    if p == 0:
+        return None
+    off = cfg.optim.sigma_weight_offset
+    sigma = noise_map.float().flatten(1).mean(1) * 255.0
+    return (sigma + off) ** -p / _mean_sigma_weight(cfg.degrade.noise, p, off)
+
+
+def _mean_sigma_weight(noise: NoiseConfig, p: float, offset: float) -> float:
+    """E[(sigma + offset) ** -p] for sigma = lo + (hi - lo) * u ** power, u uniform."""
+    u = (np.arange(4096) + 0.5) / 4096
+    sigma = noise.sigma_min + (noise.sigma_max - noise.sigma_min) * u ** noise.sigma_power
+    return float(np.mean((sigma + offset) ** -p))
 
 
 def loss_slice(cfg: TrainConfig) -> slice | None:
@@ -297,7 +326,8 @@ class Trainer:
                             enabled=cfg.amp == "bf16"):
             out = self.net(inp, nm, keep=keep)
         target = clean if keep is None else clean[:, keep]
-        loss = loss_fn(out.float(), target, cfg)
+        loss = loss_fn(out.float(), target, cfg,
+                       sigma_weights(nmap, cfg) if nm is not None else None)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.clip_grad > 0:

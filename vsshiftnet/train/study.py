@@ -6,11 +6,11 @@
 
 Each variant is `NAME:key=value,...` changing the recipe's [model] (keys c0, c, growth,
 unets, levels, blocks, pairs, ca_reduction) or its training recipe (lr, warmup,
-clip_grad, loss, eta_min, weight_decay, crop, batch, frames, ema, sigma_max); `NAME:` alone
-is the recipe itself. Every variant sees the same seed, data and validation set, so the
-validation PSNR after N steps compares capacity (or recipes) at equal training. Runs go to
-`--out/NAME` and resume; a run that already has a validation at N steps is not retrained
-(copy an existing run's val.csv + metrics.jsonl there to reuse it).
+clip_grad, loss, eta_min, weight_decay, crop, batch, frames, ema, sigma_max,
+sigma_weight); `NAME:` alone is the recipe itself. Every variant sees the same seed, data
+and validation set, so the validation PSNR after N steps compares capacity (or recipes) at
+equal training. Runs go to `--out/NAME` and resume; a run that already has a validation at N
+steps is not retrained (copy an existing run's val.csv + metrics.jsonl there to reuse it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ _INT_KEYS = {"c0", "c", "growth", "unets", "levels", "blocks", "pairs", "ca_redu
 _RECIPE_KEYS = {"lr": "optim", "warmup": "optim", "clip_grad": "optim", "loss": "optim",
                 "eta_min": "optim", "weight_decay": "optim", "crop": "data", "batch": "data",
                 "frames": "data", "ema": "", "sigma_max": "degrade.noise",
-                "temporal_weight": "optim", "yuv420_prob": "degrade.noise"}
+                "temporal_weight": "optim", "yuv420_prob": "degrade.noise",
+                "sigma_weight": "optim"}
 
 
 def _value(text: str) -> int | float | str:
