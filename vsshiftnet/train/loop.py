@@ -52,22 +52,20 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig,
     (B,), if given, weight each clip's share of both (see sigma_weights)."""
     d = out - target
     if cfg.optim.loss == "l1":
-        terms = [(1.0, d.abs())]
+        per = d.abs()
     elif cfg.optim.loss == "charbonnier":
         eps = cfg.optim.charbonnier_eps
-        terms = [(1.0, torch.sqrt(d * d + eps * eps))]
+        per = torch.sqrt(d * d + eps * eps)
     else:
         raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1' or 'charbonnier'")
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return t.mean() if weights is None else (t.flatten(1).mean(1) * weights).mean()
+
+    loss = mean(per)
     w = cfg.optim.temporal_weight
     if w > 0 and d.shape[1] > 1:  # (out - gt)[t+1] - (out - gt)[t] = Δout - Δgt
-        terms.append((w, (d[:, 1:] - d[:, :-1]).abs()))
-    if weights is None:
-        means = [t.mean() for _, t in terms]
-    else:
-        means = [(t.flatten(1).mean(1) * weights).mean() for _, t in terms]
-    loss = means[0]
-    for (k, _), m in zip(terms[1:], means[1:], strict=True):
-        loss = loss + k * m
+        loss = loss + w * mean((d[:, 1:] - d[:, :-1]).abs())
     return loss
 
 
