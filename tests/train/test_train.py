@@ -68,6 +68,16 @@ def test_export_card(media: Path, tiny_toml, tmp_path: Path,
     assert all(torch.equal(net.state_dict()[k], ref[k]) for k in ref)
 
 
+def test_card_recipe_names_the_loss_terms_and_ema() -> None:
+    from vsshiftnet.train.export import _recipe
+    plain = _recipe({"optim": {"loss": "l1"}})
+    assert "flicker" not in plain and "weighted" not in plain and "EMA" not in plain
+    full = _recipe({"optim": {"loss": "l1", "temporal_weight": 0.5, "sigma_weight": 0.6},
+                    "ema": 0.998})
+    assert "0.5 x flicker term" in full and "(sigma + 5.0) ^ -0.6" in full
+    assert "EMA of decay 0.998" in full
+
+
 def test_temporal_loss_term_is_the_eval_flicker() -> None:
     from types import SimpleNamespace
 

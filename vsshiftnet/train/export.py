@@ -115,11 +115,19 @@ def export(ckpt: Path, name: str, out: Path, *, max_mb: float = 5.0,
 def _recipe(train: dict[str, Any]) -> str:
     o = train.get("optim", {})
     deg = train.get("degrade", {})
+    # the loss terms a card reader could not otherwise see (off by default, so only when set)
+    extras = ""
+    if o.get("temporal_weight"):
+        extras += f" + {o['temporal_weight']} x flicker term"
+    if o.get("sigma_weight"):
+        extras += (f", each clip weighted by (sigma + {o.get('sigma_weight_offset', 5.0)})"
+                   f" ^ -{o['sigma_weight']}")
+    ema = f", weights averaged with an EMA of decay {train['ema']}" if train.get("ema") else ""
     return (f"{o.get('name', 'adamw')} lr {o.get('lr', 4e-4)} betas {o.get('betas', [0.9, 0.99])}"
             f", cosine to {o.get('eta_min', 1e-7)}, loss {o.get('loss', 'charbonnier')} on "
-            f"{o.get('loss_frames', 'all')} frames, grad-norm clip {o.get('clip_grad', 0.01)}, "
-            f"seed {train.get('seed', 0)}; degradation {deg or 'defaults'} "
-            "(see vsshiftnet/data/README.md)")
+            f"{o.get('loss_frames', 'all')} frames{extras}, grad-norm clip "
+            f"{o.get('clip_grad', 0.01)}{ema}, seed {train.get('seed', 0)}; degradation "
+            f"{deg or 'defaults'} (see vsshiftnet/data/README.md)")
 
 
 def main(argv: list[str] | None = None) -> int:
