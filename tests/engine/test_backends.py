@@ -188,6 +188,52 @@ def test_second_run_loads_compiled_model_from_disk(backend: str, private_cache: 
     assert other.runner.stats.exports == 1 and np.abs(c - a).max() > 1e-4
 
 
+@pytest.mark.parametrize("backend", COMPILED)
+def test_two_restorers_compile_the_same_graph_at_once(backend: str,
+                                                      private_cache: Path) -> None:
+    # Two filters of one script (e.g. a comparison) ask for the same uncached graph from
+    # two threads; torch's exporter is not thread-safe, and both wrote the same temporary
+    # file: one failed and a broken graph stayed in the cache for every later run.
+    import threading
+
+    net = tiny_net(seed=9)
+    x = _frames(5, 20, 28, seed=6)
+    want = Restorer(net, device="cpu", backend="torch", fp16=False).run(x, 15.0)
+    rs = [Restorer(net, device="cpu", backend=backend, fp16=False) for _ in range(3)]
+    outs: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+    go = threading.Barrier(len(rs))
+
+    def work(i: int) -> None:
+        try:
+            go.wait()
+            outs[i] = rs[i].run(x, 15.0)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(rs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for out in outs.values():
+        assert np.abs(out - want).max() < F32_TOL
+    assert not any(p.name.endswith(".tmp") for p in private_cache.rglob("*"))
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_a_broken_cached_graph_is_exported_again(backend: str, private_cache: Path) -> None:
+    net = tiny_net(seed=10)
+    x = _frames(5, 20, 28, seed=7)
+    want = Restorer(net, device="cpu", backend=backend, fp16=False).run(x, 15.0)
+    for p in private_cache.rglob("*"):
+        if p.is_file():
+            p.write_bytes(p.read_bytes()[:100])  # both the graph and the compiled form
+    again = Restorer(net, device="cpu", backend=backend, fp16=False)
+    np.testing.assert_array_equal(again.run(x, 15.0), want)
+    assert (again.runner.stats.exports, again.runner.stats.compiles) == (1, 1)
+
+
 def test_cache_location_follows_environment(monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
     monkeypatch.delenv("VSSHIFTNET_MODEL_CACHE", raising=False)

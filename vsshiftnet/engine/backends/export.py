@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import os
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import nn
 from ...arch import ShiftNet
 
 OPSET = 17
+_EXPORT_LOCK = threading.Lock()  # see export_onnx
 INPUT_FRAMES, INPUT_NOISE, OUTPUT = "frames", "noise", "restored"
 INPUT_KEPT, FEATURES = "kept", "features"
 PARTS = ("window", "features", "restore")
@@ -150,8 +152,12 @@ def export_onnx(net: ShiftNet, shape: WindowShape, path: Path, *,
     dynamic = {n: ({3: "FH", 4: "FW"} if n == FEATURES else {3: "H", 4: "W"})
                for n in [*names, out_name]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    # per thread: two filters of one script may export the same graph at once
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    # torch's exporter keeps global state: two exports at once in one process fail or write
+    # a broken file
+    with _EXPORT_LOCK, warnings.catch_warnings(), torch.inference_mode(False), \
+            torch.no_grad():
         # tracing warns about every Python branch on shapes: they are static here by design
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=OPSET,

@@ -122,10 +122,22 @@ class CompiledRunner(Runner):
                     log.warning("shiftnet: cached %s unusable, rebuilding", artifact,
                                 exc_info=True)
             if model is None:
-                if not onnx_file.is_file():
+                fresh = not onnx_file.is_file()
+                if fresh:
                     self._export(shape, onnx_file)
                     self.stats.exports += 1
-                model = self._compile(shape, onnx_file, artifact)
+                try:
+                    model = self._compile(shape, onnx_file, artifact)
+                except Exception:
+                    if fresh:
+                        raise
+                    # a cached graph left broken (e.g. by an older version's concurrent
+                    # exports): export it again rather than fail on every run
+                    log.warning("shiftnet: cached %s unusable, exporting it again", onnx_file,
+                                exc_info=True)
+                    self._export(shape, onnx_file)
+                    self.stats.exports += 1
+                    model = self._compile(shape, onnx_file, artifact)
                 self.stats.compiles += 1
             dt = time.perf_counter() - t0
             self.stats.seconds += dt
