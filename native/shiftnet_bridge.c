@@ -31,7 +31,7 @@
 #include "VapourSynth4.h"
 
 /* Bumped whenever the C <-> Python protocol changes; Python checks it (plugin minor version). */
-#define SHIFTNET_BRIDGE_ABI 4  /* 2: matrix as data; 3: max_memory; 4: backend, threads, num_streams */
+#define SHIFTNET_BRIDGE_ABI 5  /* 2: matrix as data; 3: max_memory; 4: backend, threads, num_streams; 5: ensemble */
 #define ENTRY_MODULE "vsshiftnet.vs.entry"
 #define ERRBUF 1024
 
@@ -884,7 +884,7 @@ fail:
     "model:data:opt;device:data:opt;fp16:int:opt;backend:data:opt;threads:int:opt;"          \
     "num_streams:int:opt;length:int:opt;length_pad:int:opt;"                                  \
     "tile:int[]:opt;tile_pad:int:opt;sc:int:opt;planes:int[]:opt;matrix:data:opt;"            \
-    "max_memory:data:opt;"
+    "max_memory:data:opt;ensemble:int:opt;"
 
 /* Python objects of our types (a plane a script keeps, a step's frames) can outlive the core,
    which unloads its plugins when freed; their methods must stay mapped, so never unload. */

@@ -294,3 +294,49 @@ def test_one_sided_stream_skips_context_after_with_the_same_output() -> None:
     assert (STATS.input_frames, STATS.output_frames) == (23, 13)
     two_sided = Restorer(tiny_net(), device="cpu")
     assert two_sided.pad_after(2) == 2 and two_sided.window_frames(4, 2) == 8
+
+
+@pytest.mark.parametrize(("ensemble", "tile"), [(2, (0, 0)), (4, (16, 16)), (8, (0, 0))])
+def test_ensemble_is_the_mean_over_flipped_and_transposed_copies(
+        ensemble: int, tile: tuple[int, int]) -> None:
+    from vsshiftnet import load_model
+    from vsshiftnet.engine.ensemble import TRANSFORMS
+
+    net = load_model("denoise-cpu")  # a trained network: a random one's output is its input
+    # mid-grey frames: the engine clips the mean of the copies, not each copy
+    frames = 0.3 + 0.4 * _clip(5, 24, 32, seed=3)
+    plain = Restorer(net, device="cpu", fp16=False, tile=tile, tile_pad=4)
+    want = np.zeros((5, 3, 24, 32), np.float32)
+    for t, fy, fx in TRANSFORMS[:ensemble]:  # the copies by hand: flip, transpose, undo
+        x = frames[..., ::-1, :] if fy else frames
+        x = x[..., ::-1] if fx else x
+        y = plain.run(np.ascontiguousarray(x.swapaxes(-1, -2) if t else x), 25.0)
+        y = y.swapaxes(-1, -2) if t else y
+        y = y[..., ::-1] if fx else y
+        want += y[..., ::-1, :] if fy else y
+    want /= ensemble
+    ens = Restorer(net, device="cpu", fp16=False, tile=tile, tile_pad=4, ensemble=ensemble)
+    got = ens.run(frames, 25.0)
+    # tiles: each copy's tiles are cut from the transformed frame, so the blend differs
+    assert np.abs(got - want).max() < (1e-5 if tile == (0, 0) else 2e-2)
+    assert np.abs(got - plain.run(frames, 25.0)).max() > 1e-3  # the copies do differ
+
+
+def test_ensemble_stream_reuses_each_copys_features() -> None:
+    from vsshiftnet import load_model
+    from vsshiftnet.engine.features import FeatureCache
+
+    r = Restorer(load_model("denoise-cpu"), device="cpu", fp16=False, ensemble=2)
+    n, length, pad = 16, 4, 2
+    frames = _clip(n, 24, 32, seed=4)
+    assert r.fit_window(24, 32, length, pad, auto_length=False) == length
+    stream = StreamRestorer(r, length=length, length_pad=pad, sigma=20.0)
+    cache = stream._features
+    assert isinstance(cache, FeatureCache)
+    got = [f for x in frames for f in stream.push(x)] + stream.finish()
+    assert len(got) == n and cache.misses == 2 * n  # each copy's first stage once a frame
+    for start in range(0, n, length):
+        want = r.run_window(plan_window(start, n, length, pad), frames.__getitem__, 20.0)
+        assert np.abs(np.stack(got[start:start + length]) - want).max() < 1e-5
+    with pytest.raises(ValueError, match="ensemble must be one of 1, 2, 4, 8"):
+        Restorer(tiny_net(), device="cpu", ensemble=3)

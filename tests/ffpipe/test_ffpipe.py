@@ -248,3 +248,31 @@ def test_gray_and_fallback_codec(pix_fmt: str, codec: str, args: tuple[str, ...]
     assert count_frames(out) == 8
     # the source is untagged; luma alone has no matrix to guess, so no warning about it
     assert ("colour matrix" in caplog.text) == (not pix_fmt.startswith("gray"))
+
+
+def _psnr(a: Path, b: Path) -> float:
+    r = subprocess.run(["ffmpeg", "-nostdin", "-i", str(a), "-i", str(b), "-lavfi", "psnr",
+                        "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(r.stderr.rsplit("average:", 1)[1].split()[0])
+
+
+def test_ensemble_averages_copies_for_a_better_result(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    # the shipped denoiser on ffmpeg-noised test footage: 2 copies score higher than 1
+    clean, noisy = tmp_path / "clean.mkv", tmp_path / "noisy.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=25:d=0.24", "-pix_fmt", "yuv420p",
+           "-c:v", "ffv1", str(clean))
+    ffmpeg("-i", str(clean), "-vf", "noise=alls=25:allf=t", "-c:v", "ffv1", str(noisy))
+    scores = {}
+    for n in (1, 2):
+        out = tmp_path / f"e{n}.mkv"
+        rc, err = ffpipe(capsys, noisy, out, "--sigma", "20", "--ensemble", str(n),
+                         "--device", "cpu", "--no-progress", "-c:v", "ffv1")
+        assert rc == 0, err
+        assert count_frames(out) == 6
+        scores[n] = _psnr(out, clean)
+    assert scores[2] > scores[1] > _psnr(noisy, clean)
+    rc, err = ffpipe(capsys, noisy, tmp_path / "bad.mkv", "--sigma", "20", "--ensemble", "3")
+    assert rc != 0 and "--ensemble must be one of 1, 2, 4, 8, not 3" in err
+    assert not (tmp_path / "bad.mkv").exists()

@@ -204,6 +204,19 @@ def test_eval_compares_a_model_with_real_baselines(media: Path, tiny_toml, tmp_p
     assert "quality" in tomllib.loads(card.read_text())
 
 
+def test_eval_ensemble_rows(media: Path, tmp_path: Path) -> None:
+    from vsshiftnet.eval.__main__ import main as eval_main
+    out = tmp_path / "e.json"
+    assert eval_main(["--model", "denoise-cpu", "--ensemble", "1", "2", "--baselines",
+                      "--sigmas", "25", "--frames", "6", "--crop", "48", "--threads", "1",
+                      "--no-fps", "--json", str(out)]) == 0
+    s = json.loads(out.read_text())["summary"]
+    assert set(s) == {"denoise-cpu", "denoise-cpu x2", "noisy input"}
+    assert s["denoise-cpu x2"]["s25"]["psnr"] > s["denoise-cpu"]["s25"]["psnr"]
+    with pytest.raises(SystemExit):
+        eval_main(["--ensemble", "3"])
+
+
 def test_eval_on_yuv420_noise_sweeps_every_sigma_method(media: Path, tiny_toml,
                                                         tmp_path: Path) -> None:
     from vsshiftnet.eval.__main__ import main as eval_main

@@ -445,6 +445,13 @@ def test_plugin_functions_match_python(core: vs.Core, checkpoints: dict[str, Pat
     d = core.shiftnet.Deblur(src, model=str(checkpoints["deblur"]), length=2, length_pad=1)
     assert (d.format.id, d.num_frames) == (src.format.id, 4)
     assert dict(d.get_frame(2).props) == dict(src.get_frame(2).props)
+    # ensemble reaches the engine: 2 copies differ from 1, and match the Python function
+    e = core.shiftnet.Denoise(src, sigma=20, model=ck, length=2, length_pad=1, ensemble=2)
+    f = svs.denoise(src, 20, model=ck, length=2, length_pad=1, ensemble=2)
+    for n in range(4):
+        assert all(np.array_equal(x, y) for x, y in zip(planes_of(e, n), planes_of(f, n)))
+    assert any(not np.array_equal(x, y) for n in range(4)
+               for x, y in zip(planes_of(a, n), planes_of(e, n)))
 
 
 def test_model_name_from_card(core: vs.Core, checkpoints: dict[str, Path], tmp_path: Path,
@@ -575,6 +582,9 @@ def _bad_cases(core: vs.Core, ck: dict[str, Path], tmp: Path) -> list[Case]:
          "sigma must be a number"),
         ("plugin bad length", lambda: core.shiftnet.Deblur(ok, length=0),
          "shiftnet.Deblur: length=0"),
+        ("ensemble 3", lambda: core.shiftnet.Deblur(ok, ensemble=3),
+         "shiftnet.Deblur: ensemble must be one of 1, 2, 4, 8 .*not 3"),
+        ("ensemble type", lambda: dn(ok, ensemble=2.0), D + "ensemble must be one of"),
     ]
 
 
@@ -587,7 +597,7 @@ CASE_NAMES = [
     "unknown model", "missing file", "not a checkpoint", "mismatched weights", "wrong task",
     "wrong task net", "plugin unknown arg", "plugin positional sigma", "plugin sigma type",
     "plugin bad length", "backend name", "backend on wrong device", "threads < 0",
-    "num_streams on cpu", "plugin backend type",
+    "num_streams on cpu", "plugin backend type", "ensemble 3", "ensemble type",
 ]
 
 

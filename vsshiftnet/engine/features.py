@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-TileKey = tuple[int, int, int, int]  # (y0, y1, x0, x1) of the extended tile
+TileKey = tuple[int, ...]  # (ensemble copy, y0, y1, x0, x1) of the extended tile
 
 
 def to_bfloat16(a: np.ndarray) -> np.ndarray:

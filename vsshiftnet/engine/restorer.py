@@ -15,6 +15,7 @@ import torch
 from ..arch import ShiftNet
 from ..arch.complexity import temporal_reach_sides
 from ..arch.fold import fold_repconv
+from . import ensemble as ens
 from . import memory, work
 from . import tiles as tiling
 from .backends import BackendError, BackendSpec, make_runner, resolve_backend
@@ -76,7 +77,8 @@ class Restorer:
                  fp16: bool | None = None, tile: tuple[int, int] = (0, 0),
                  tile_pad: int = tiling.DEFAULT_TILE_PAD, backend: str | BackendSpec = "auto",
                  threads: int = 0, num_streams: int = 1,
-                 max_memory: int | str | None = None, margin: int = BORDER_MARGIN) -> None:
+                 max_memory: int | str | None = None, margin: int = BORDER_MARGIN,
+                 ensemble: int = 1) -> None:
         # features + restore are ShiftNet's forward in two halves: not for a subclass
         # with its own forward
         self._splittable = exportable(net)
@@ -143,6 +145,9 @@ class Restorer:
         #: (errors up to 0.4 there on the validation clips); with the margin their PSNR is
         #: 0.4 dB higher (README "Frame borders")
         self.margin = margin
+        #: copies of each window, flipped or transposed, whose outputs are averaged
+        #: (engine.ensemble): better output for `ensemble` times the work
+        self.ensemble = ens.check_size(ensemble)
         self._slots = threading.BoundedSemaphore(self.backend.num_streams)
         memory.return_freed_buffers()
         log.info("shiftnet: %s model on %s", net.task, self.backend)
@@ -163,13 +168,16 @@ class Restorer:
         memory.MemoryBudgetError (a ValueError) naming the sizes when it cannot fit."""
         key = (h, w, frames, keep, self.reserve_frames, self.feature_frames, self.frame_bytes,
                self.input_bytes)
+        # an ensemble keeps each copy's features, and sums the copies' outputs in float32
+        # (counted as kept frames of frame_bytes: at most the whole frame)
+        summed = keep * 4 // self.frame_bytes if self.ensemble > 1 else 0
         if key not in self._plans:
             self._plans[key] = p = memory.plan(
                 self._activations, h, w, frames, keep,
                 budget=self.max_memory // self.backend.num_streams, tile=self.tile,
-                pad=self.tile_pad, extra_frames=self.reserve_frames,
+                pad=self.tile_pad, extra_frames=self.reserve_frames + summed,
                 host_only_held=self.backend.is_cuda,
-                feature_bytes=self.feature_frames * self._feature_bytes,
+                feature_bytes=self.feature_frames * self._feature_bytes * self.ensemble,
                 split_bytes=self._split_bytes if self.feature_frames else 0.0,
                 margin=self.margin, sample_bytes=self.frame_bytes,
                 input_bytes=self.input_bytes)
@@ -346,11 +354,21 @@ class Restorer:
                 r = tiling.region(tl, h, w, eh, ew, self.margin)
                 if split:
                     assert cache is not None and sources is not None
-                    part, n_new = self._forward_split(crop, noise_for, r, keep,
-                                                      list(sources), cache)
-                    computed += n_new / len(tiles)
+                    news: list[int] = []
+
+                    def copy_split(k: int, r: tiling.Region = r) -> np.ndarray:
+                        assert cache is not None and sources is not None
+                        restored, n_new = self._forward_split(crop, noise_for, r, keep,
+                                                              list(sources), cache, k)
+                        news.append(n_new)
+                        return restored
+                    part = self._mean_of_copies(copy_split)
+                    computed += sum(news) / len(news) / len(tiles)
                 else:
-                    part = self._forward(crop(range(t), r), noise_for(range(t), r), keep)
+                    x, nm = crop(range(t), r), noise_for(range(t), r)
+                    part = self._mean_of_copies(lambda k, x=x, nm=nm: self._forward(
+                        ens.apply(x, k), None if nm is None else ens.apply(nm, k), keep))
+                    del x, nm
                     computed += t / len(tiles)
                 part = part[:, :, tl.y0 - r.y0:tl.y1 - r.y0, tl.x0 - r.x0:tl.x1 - r.x0]
                 if total is None:  # one tile: its output is the result, no blend buffers
@@ -373,13 +391,24 @@ class Restorer:
                     o[:, ys, xs] += p * wt  # float32 products, summed in out_dtype
                 del part
             STATS.add(time.perf_counter() - t0, t, n_out,
-                      self._shares.runs(computed, t, n_out))
+                      self._shares.runs(computed, t, n_out) * self.ensemble)
         if out is not None:
             np.clip(out, 0.0, 1.0, out=out)
         else:
             for o in outs:
                 np.clip(o, 0.0, 1.0, out=o)
         return out, outs
+
+    def _mean_of_copies(self, run_copy: Callable[[int], np.ndarray]) -> np.ndarray:
+        """run_copy(k): the network's output on copy k of a tile (engine.ensemble); their
+        mean, each transform undone."""
+        if self.ensemble == 1:
+            return run_copy(0)
+        total = np.array(run_copy(0), np.float32)
+        for k in range(1, self.ensemble):
+            total += ens.undo(run_copy(k), k)
+        total *= np.float32(1.0 / self.ensemble)
+        return total
 
     def _forward(self, frames: np.ndarray, noise: np.ndarray | None, keep: slice) -> np.ndarray:
         """The network on a window; noise on the 0-255 scale."""
@@ -388,11 +417,12 @@ class Restorer:
 
     def _forward_split(self, crop: Callable[..., np.ndarray],
                        noise_for: Callable[..., np.ndarray | None], r: tiling.Region,
-                       keep: slice, sources: list[int],
-                       cache: FeatureCache) -> tuple[np.ndarray, int]:
-        """One tile's region through features (per frame, cached) + restore; returns the
-        restored kept frames and how many frames' features were computed."""
-        key = (r.y0, r.y1, r.x0, r.x1)
+                       keep: slice, sources: list[int], cache: FeatureCache,
+                       copy: int = 0) -> tuple[np.ndarray, int]:
+        """One tile's region, as ensemble copy `copy` (transformed: undone by the caller),
+        through features (per frame, cached) + restore; returns the restored kept frames and
+        how many frames' features were computed."""
+        key = (copy, r.y0, r.y1, r.x0, r.x1)
         window: np.ndarray | None = None  # (T, C, h, w): the second stage's input, filled
         first: dict[int, int] = {}  # source -> its first slot (a mirrored frame repeats)
         n_new = 0
@@ -406,7 +436,8 @@ class Restorer:
             if found is None:
                 nm = noise_for([slot], r)
                 found = cache.put(key, src, self.runner.features(
-                    crop([slot], r)[0], None if nm is None else nm[0] / np.float32(255)))
+                    ens.apply(crop([slot], r)[0], copy),
+                    None if nm is None else ens.apply(nm[0], copy) / np.float32(255)))
                 n_new += 1
             if window is None:
                 window = np.empty((len(sources), *found.shape), np.float32)
@@ -414,7 +445,7 @@ class Restorer:
             del found
         cache.retain(key, sources)
         assert window is not None
-        kept = crop(range(len(sources))[keep], r)
+        kept = ens.apply(crop(range(len(sources))[keep], r), copy)
         return self.runner.restore(kept, window, keep), n_new
 
     def run_window(self, window: Window, get_frame: Callable[[int], Any],

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="inference backend for the models: auto (default), torch, openvino, "
                     "onnxruntime; NAME:fp16 for half precision (bfloat16 on the CPU); "
                     "repeatable, each one a row")
+    ap.add_argument("--ensemble", type=int, nargs="+", default=[1], metavar="N",
+                    help="flipped/transposed copies of each window averaged (1, 2, 4, 8); "
+                    "several give a row each (default 1)")
     ap.add_argument("--json", type=Path, default=Path("runs/eval/eval.json"))
     ap.add_argument("--png", type=Path, help="write a noisy/V-BM3D/ours/clean comparison PNG")
     ap.add_argument("--card", type=Path, help="model card TOML whose [quality] table to fill")
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="denoise: i.i.d. Gaussian in RGB (default), or drawn in 4:2:0 "
                     "Y'CbCr as in decoded video (chroma at half resolution), same RGB sigma")
     args = ap.parse_args(argv)
+    if any(e not in (1, 2, 4, 8) for e in args.ensemble):
+        ap.error(f"--ensemble takes 1, 2, 4 or 8, not {' '.join(map(str, args.ensemble))}")
     if args.card and args.noise != "rgb":
         ap.error("--card records the RGB-noise table; run --noise yuv420 without --card")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -57,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         windows=2 if args.full else 1, clips=tuple(args.clips or ()),
         baselines=None if args.baselines is None else tuple(args.baselines),
         fps=not args.no_fps, fps_frames=args.fps_frames, threads=args.threads,
-        backends=tuple(args.backend or ["auto"]), seed=args.seed,
+        backends=tuple(args.backend or ["auto"]), ensembles=tuple(args.ensemble),
+        seed=args.seed,
         keep_outputs=args.png is not None, noise=args.noise)
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -49,13 +49,14 @@ class EvalOptions:
     fps_frames: int = 5
     threads: int = 2
     backends: tuple[str, ...] = ("auto",)  # "NAME" or "NAME:fp16" (half precision)
+    ensembles: tuple[int, ...] = (1,)  # copies averaged per window (engine.ensemble), a row each
     seed: int = 1234
     keep_outputs: bool = False
     noise: str = "rgb"  # or "yuv420": the noise of decoded 4:2:0 video (make_val_set)
 
 
-def _model_method(source: str, backend: str = "auto",
-                  threads: int = 0) -> tuple[str, torch.nn.Module, Method]:
+def _model_method(source: str, backend: str = "auto", threads: int = 0,
+                  ensemble: int = 1) -> tuple[str, torch.nn.Module, Method]:
     from vsshiftnet import load_model
 
     net = load_model(source, device="cpu")
@@ -68,9 +69,11 @@ def _model_method(source: str, backend: str = "auto",
     # the form users run (RepConv folded, the chosen backend), the whole clip as one window
     kind, _, precision = backend.partition(":")
     restorer = Restorer(net, device="cpu", backend=kind, threads=threads,
-                        fp16=True if precision == "fp16" else None)
+                        fp16=True if precision == "fp16" else None, ensemble=ensemble)
     if backend != "auto":
         name = f"{name} [{restorer.backend.name} {restorer.backend.precision}]"
+    if ensemble > 1:
+        name = f"{name} x{ensemble}"
 
     def run(clip: np.ndarray, sigma: float) -> np.ndarray:
         return restorer.run(np.ascontiguousarray(clip, np.float32),
@@ -150,9 +153,10 @@ def evaluate(o: EvalOptions) -> dict[str, Any]:
     nets: dict[str, torch.nn.Module] = {}
     for m in o.models:
         for b in o.backends:
-            name, net, fn = _model_method(m, b, o.threads)
-            methods[name] = [("", fn)]
-            nets[name] = net
+            for e in o.ensembles:
+                name, net, fn = _model_method(m, b, o.threads, e)
+                methods[name] = [("", fn)]
+                nets[name] = net
     methods.update(_baselines(o))
     if o.noise == "yuv420":
         methods = {k: (v if k.startswith("noisy") or k in ("hqdn3d", "nlmeans")

@@ -98,7 +98,7 @@ def _external(job: Job, args: argparse.Namespace) -> None:
                      else ["-m", "vsshiftnet.ffpipe.filter"])
             cmd = [sys.executable, *entry, "--task", s.task, "--device", s.device,
                    "--backend", s.backend, "--threads", str(s.threads),
-                   "--num-streams", str(s.num_streams),
+                   "--num-streams", str(s.num_streams), "--ensemble", str(s.ensemble),
                    "--length-pad", str(s.length_pad),
                    "--tile", *map(str, s.tile), "--tile-pad", str(s.tile_pad),
                    "--sc-threshold", str(s.sc_threshold), "--matrix", p.spec.matrix,
@@ -123,7 +123,7 @@ def _external(job: Job, args: argparse.Namespace) -> None:
             # Forward what examples/*.vpy accept; scene cuts and tiles stay the script's.
             cmd += ["-a", f"device={s.device}", "-a", f"length_pad={s.length_pad}",
                     "-a", f"backend={s.backend}", "-a", f"threads={s.threads}",
-                    "-a", f"num_streams={s.num_streams}"]
+                    "-a", f"num_streams={s.num_streams}", "-a", f"ensemble={s.ensemble}"]
             cmd += ["-a", f"length={s.length}"] if s.length is not None else []
             cmd += ["-a", f"max_memory={s.max_memory}"] if s.max_memory else []
             if s.model:

@@ -20,6 +20,7 @@ from ..engine import (
     StreamRestorer,
 )
 from ..engine.color import PlanarFrame
+from ..engine.ensemble import SIZES as ENSEMBLE_SIZES
 from .color import ColorSpec, PlaneFormat, YuvConverter
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class RestoreOptions:
     sc: bool = True
     sc_threshold: float = DEFAULT_SC_THRESHOLD
     max_memory: str | None = None  # bytes or "3G"; None: the engine's default budget
+    ensemble: int = 1  # copies of each window, flipped or transposed, averaged
     # first-stage features kept across windows (None: as the memory plan decides; fitted
     # sets it, so that Ray tasks compute what the driver planned)
     reuse_features: bool | None = None
@@ -84,6 +86,9 @@ class RestoreOptions:
             raise ValueError("--tile and --tile-pad must not be negative")
         if not 0 < self.sc_threshold <= 1:
             raise ValueError("--sc-threshold must be in (0, 1]")
+        if self.ensemble not in ENSEMBLE_SIZES:
+            raise ValueError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}"
+                             f", not {self.ensemble}")
 
     def fitted(self, restorer: Restorer, width: int, height: int,
                fmt: PlaneFormat | None = None) -> RestoreOptions:
@@ -131,6 +136,9 @@ def add_restore_args(p: argparse.ArgumentParser) -> None:
                    "most 2 GB; CUDA: 80%% of the free device memory)")
     g.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD,
                    help=f"tile overlap (default {DEFAULT_TILE_PAD})")
+    g.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="run 1, 2, 4 or 8 flipped/transposed copies of each window and average "
+                   "them: better output for N times the work (default 1)")
     g.add_argument("--no-sc", dest="sc", action="store_false",
                    help="ignore scene cuts (default: detect them and keep windows inside a scene)")
     g.add_argument("--sc-threshold", type=float, default=DEFAULT_SC_THRESHOLD,
@@ -143,7 +151,8 @@ def restore_options(ns: argparse.Namespace) -> RestoreOptions:
                           fp16=ns.fp16, backend=ns.backend, threads=ns.threads,
                           num_streams=ns.num_streams, length=ns.length, length_pad=ns.length_pad,
                           tile=tuple(ns.tile), tile_pad=ns.tile_pad, sc=ns.sc,
-                          sc_threshold=ns.sc_threshold, max_memory=ns.max_memory)
+                          sc_threshold=ns.sc_threshold, max_memory=ns.max_memory,
+                          ensemble=ns.ensemble)
     opts.check()
     return opts
 
@@ -156,7 +165,8 @@ def build_restorer(opts: RestoreOptions, net: ShiftNet | None = None) -> Restore
         net = load_model(opts.model or default_model(opts.task, opts.device), task=opts.task)
     r = Restorer(net, device=opts.device, fp16=opts.fp16, tile=opts.tile,
                  tile_pad=opts.tile_pad, backend=opts.backend, threads=opts.threads,
-                 num_streams=opts.num_streams, max_memory=opts.max_memory)
+                 num_streams=opts.num_streams, max_memory=opts.max_memory,
+                 ensemble=opts.ensemble)
     if opts.reuse_features is not None:
         r.pin_features(opts.reuse_features, opts.length_pad)
     return r

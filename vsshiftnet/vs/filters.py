@@ -12,6 +12,7 @@ from typing import Any
 import vapoursynth as vs
 
 from ..engine.backends.spec import BACKEND_NAMES
+from ..engine.ensemble import SIZES as ENSEMBLE_SIZES
 from ..engine.tiles import DEFAULT_TILE_PAD
 from ..engine.windows import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD
 from . import convert
@@ -135,7 +136,7 @@ def _check_backend(fname: str, backend: Any) -> str:
 def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, device: Any,
              fp16: Any, backend: Any, threads: Any, num_streams: Any, length: Any,
              length_pad: Any, tile: Any, tile_pad: Any, sc: Any, planes: Any,
-             matrix: Any, max_memory: Any) -> vs.VideoNode:
+             matrix: Any, max_memory: Any, ensemble: Any) -> vs.VideoNode:
     # 1. Check every argument before any work is done.
     if not isinstance(clip, vs.VideoNode):
         raise _err(fname, f"clip must be a video clip (vs.VideoNode), not {type(clip).__name__}")
@@ -178,6 +179,10 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     length_pad = _check_int(fname, "length_pad", length_pad, 0, 1024,
                             f" context frames each side (default {DEFAULT_LENGTH_PAD})")
     tile_wh, tile_pad = _check_tile(fname, tile, tile_pad)
+    if not (_is_int(ensemble) and ensemble in ENSEMBLE_SIZES):
+        raise _err(fname, f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))} "
+                          f"(copies of each window, flipped or transposed, averaged), not "
+                          f"{ensemble!r}")
     sc_flag = bool(_check_bool(fname, "sc", sc))
     fp16_flag = _check_bool(fname, "fp16", fp16, allow_none=True)
     backend = _check_backend(fname, backend)
@@ -222,7 +227,7 @@ def _restore(task: str, fname: str, clip: Any, sigma: Any, *, model: ModelArg, d
     try:
         restorer = Restorer(net, device=device, fp16=fp16_flag, tile=tile_wh, tile_pad=tile_pad,
                             backend=backend, threads=threads, num_streams=num_streams,
-                            max_memory=max_memory)
+                            max_memory=max_memory, ensemble=int(ensemble))
         # frames as half floats where the network computes in 16 bits (half the memory)
         half = restorer.half_frames
         restorer.frame_bytes = 2 if half else 4
@@ -268,8 +273,8 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
             tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
             planes: int | Sequence[int] | None = None,
-            matrix: int | str | None = None, max_memory: int | str | None = None
-            ) -> vs.VideoNode:
+            matrix: int | str | None = None, max_memory: int | str | None = None,
+            ensemble: int = 1) -> vs.VideoNode:
     """Denoise a clip with a Shift-Net (also available as ``core.shiftnet.Denoise``).
 
     Args:
@@ -314,6 +319,10 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             and the network's activations; default: half the available RAM, at most 2 GB
             (CUDA: 80 % of the free device memory). A layout that cannot fit is an error
             before any frame is processed.
+        ensemble: 1, 2, 4 or 8 copies of each window (flipped, then also transposed) run
+            through the network and averaged: better output for that many times the work
+            (shipped denoiser, sigma 10 / 30 / 50: +0.13 / +0.11 / +0.10 dB at 2, +0.19 /
+            +0.14 / +0.14 dB at 4; README "Self-ensemble").
 
     Raises:
         vs.Error: "shiftnet.Denoise: ..." saying what is wrong and what to do, for every
@@ -323,7 +332,7 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
                     fp16=fp16, backend=backend, threads=threads, num_streams=num_streams,
                     length=length, length_pad=length_pad, tile=tile,
                     tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
-                    max_memory=max_memory)
+                    max_memory=max_memory, ensemble=ensemble)
 
 
 def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
@@ -332,8 +341,8 @@ def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
            length_pad: int = DEFAULT_LENGTH_PAD, tile: tuple[int, int] | int = (0, 0),
            tile_pad: int = DEFAULT_TILE_PAD, sc: bool = True,
            planes: int | Sequence[int] | None = None,
-           matrix: int | str | None = None, max_memory: int | str | None = None
-           ) -> vs.VideoNode:
+           matrix: int | str | None = None, max_memory: int | str | None = None,
+           ensemble: int = 1) -> vs.VideoNode:
     """Remove motion and camera blur with a Shift-Net (also ``core.shiftnet.Deblur``).
 
     Args:
@@ -342,7 +351,7 @@ def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
         model: a model card name (default: the shipped "deblur-cpu"), the path of a
             checkpoint (official Shift-Net checkpoints load as they are), or a ShiftNet.
         device, fp16, backend, threads, num_streams, length, length_pad, tile, tile_pad, sc,
-            planes, matrix, max_memory: as for :func:`denoise`.
+            planes, matrix, max_memory, ensemble: as for :func:`denoise`.
 
     Raises:
         vs.Error: "shiftnet.Deblur: ..." saying what is wrong and what to do.
@@ -351,7 +360,7 @@ def deblur(clip: vs.VideoNode, *, model: ModelArg = None, device: str = "auto",
                     fp16=fp16, backend=backend, threads=threads, num_streams=num_streams,
                     length=length, length_pad=length_pad, tile=tile,
                     tile_pad=tile_pad, sc=sc, planes=planes, matrix=matrix,
-                    max_memory=max_memory)
+                    max_memory=max_memory, ensemble=ensemble)
 
 
 def _from_plugin(func: Any, fname: str, kwargs: dict[str, Any]) -> vs.VideoNode:

@@ -37,7 +37,7 @@ NAMESPACE = "shiftnet"
 PLUGIN_ID = "com.vsshiftnet.shiftnet"
 #: Must equal SHIFTNET_BRIDGE_ABI in the C source (the plugin's minor version).
 # 2: matrix is data (names and numbers); 3: max_memory; 4: backend, threads, num_streams
-BRIDGE_ABI = 4
+BRIDGE_ABI = 5
 #: Compiler flags shared with setup.py's build (kept in step by hand: setup.py cannot import us).
 CFLAGS = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall"]
 LDFLAGS = ["-shared", "-lpthread"]
