@@ -3,8 +3,9 @@ transform on its output and average.
 
 The network is not equivariant to flips, so its errors on the copies are partly independent
 and their mean is better: for the shipped denoiser on the validation clips at sigma 10 / 30
-/ 50, 2 copies gained +0.13 / +0.11 / +0.10 dB, 4 copies +0.19 / +0.14 / +0.14 dB (an ad-hoc
-probe; `python -m vsshiftnet.eval --ensemble N` measures it), at 2x and 4x the work.
+/ 50, 2 copies gained +0.14 / +0.11 / +0.10 dB, 4 copies +0.19 / +0.14 / +0.14 dB, 8 copies
++0.25 / +0.18 / +0.20 dB (`python -m vsshiftnet.eval --model denoise-cpu12 --ensemble 1 2 4
+8`; README "Self-ensemble"), at 2x, 4x and 8x the work.
 The first four transforms keep the frame's shape (one compiled model, one memory plan); the
 last four transpose it, so a non-square tile compiles a second shape.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 #: (transpose, flip rows, flip columns), in the order used: rot180 first because it gained
-#: as much as a transpose at 2 copies (+0.13 vs +0.15 dB at sigma 10) and keeps the shape
+#: about as much as a transpose at 2 copies (+0.13 vs +0.15 dB at sigma 10, an ad-hoc probe)
+#: and keeps the shape
 TRANSFORMS: tuple[tuple[bool, bool, bool], ...] = (
     (False, False, False), (False, True, True), (False, False, True), (False, True, False),
     (True, False, False), (True, True, True), (True, False, True), (True, True, False),

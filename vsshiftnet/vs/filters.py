@@ -321,7 +321,7 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             before any frame is processed.
         ensemble: 1, 2, 4 or 8 copies of each window (flipped, then also transposed) run
             through the network and averaged: better output for that many times the work
-            (shipped denoiser, sigma 10 / 30 / 50: +0.13 / +0.11 / +0.10 dB at 2, +0.19 /
+            (shipped denoiser, sigma 10 / 30 / 50: +0.14 / +0.11 / +0.10 dB at 2, +0.19 /
             +0.14 / +0.14 dB at 4; README "Self-ensemble").
 
     Raises:
