@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from vsshiftnet.engine.ensemble import SIZES as ENSEMBLE_SIZES
 from vsshiftnet.eval.run import EvalOptions, evaluate, markdown, write_card_quality, write_png
 
 
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="denoise: i.i.d. Gaussian in RGB (default), or drawn in 4:2:0 "
                     "Y'CbCr as in decoded video (chroma at half resolution), same RGB sigma")
     args = ap.parse_args(argv)
-    if any(e not in (1, 2, 4, 8) for e in args.ensemble):
-        ap.error(f"--ensemble takes 1, 2, 4 or 8, not {' '.join(map(str, args.ensemble))}")
+    if any(e not in ENSEMBLE_SIZES for e in args.ensemble):
+        ap.error(f"--ensemble takes {', '.join(map(str, ENSEMBLE_SIZES))}, not "
+                 f"{' '.join(map(str, args.ensemble))}")
     if args.card and args.noise != "rgb":
         ap.error("--card records the RGB-noise table; run --noise yuv420 without --card")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
