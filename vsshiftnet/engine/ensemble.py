@@ -9,8 +9,8 @@ and their mean is better: for the shipped denoiser on the validation clips at si
 The first four transforms keep the frame's shape (one compiled model, one memory plan); the
 last four transpose it, so a non-square tile compiles a second shape. The compiled runner
 still keeps one model per part and reloads the other from the disk cache each window: a
-fraction of a second, where keeping both in memory ran 8 copies slower, not faster (0.20
-against 0.24 fps at 960x540, one thread, OpenVINO).
+fraction of a second, where keeping both in memory (two sets of buffers) timed slower, not
+faster, for 8 copies of 960x540 windows on OpenVINO.
 """
 
 from __future__ import annotations
