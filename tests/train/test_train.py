@@ -50,6 +50,48 @@ def test_resume_is_bit_exact(media: Path, tiny_toml, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_compiled_training_step_matches_eager(media: Path, tiny_toml, tmp_path: Path) -> None:
+    """`--compile` (torch.compile through the C++ backend here) trains the same network:
+    the first step's loss (same weights, same batch) agrees, the checkpoint keeps plain
+    weight names and resumes eagerly."""
+    cfg = str(tiny_toml("denoise", 2))
+    for name, flag in (("eager", "--no-compile"), ("compiled", "--compile")):
+        assert train_main(["--config", cfg, "--out", str(tmp_path / name), flag]) == 0
+
+    def losses(run: str) -> list[float]:
+        recs = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text()
+                .splitlines()]
+        return [r["loss"] for r in recs if "loss" in r]
+
+    eager, compiled = losses("eager"), losses("compiled")
+    assert len(eager) == len(compiled) == 2
+    assert compiled[0] == pytest.approx(eager[0], rel=1e-5)
+    assert compiled[1] == pytest.approx(eager[1], rel=1e-3)
+    a, b = _params(tmp_path / "eager/last.pt"), _params(tmp_path / "compiled/last.pt")
+    assert a.keys() == b.keys()
+    ck = torch.load(tmp_path / "compiled/last.pt", map_location="cpu", weights_only=False)
+    assert ck["train_config"]["compile"] is True
+    assert train_main(["--resume", str(tmp_path / "compiled/last.pt"), "--no-compile",
+                       "--steps", "3"]) == 0
+    assert torch.load(tmp_path / "compiled/last.pt", weights_only=False)["step"] == 3
+
+
+def test_speed_table_times_each_mode(media: Path, tiny_toml, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from vsshiftnet.train.speed import main as speed_main
+
+    assert speed_main(["--config", str(tiny_toml("denoise", 2)), "--variant", "a:",
+                       "--variant", "wide:c=32", "--modes", "float32:eager", "bf16:eager",
+                       "--steps", "1", "--warmup", "1"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| a") or line.startswith("| wide")]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
+        ("a", "float32:eager"), ("a", "bf16:eager"),
+        ("wide", "float32:eager"), ("wide", "bf16:eager")]
+    assert rows[0][3].strip() == rows[2][3].strip() == "1.00x"
+    assert all(float(r[2]) > 0 for r in rows)
+
+
 def test_export_card(media: Path, tiny_toml, tmp_path: Path,
                      monkeypatch: pytest.MonkeyPatch) -> None:
     train_main(["--config", str(tiny_toml("denoise", 2)), "--out", str(tmp_path / "r")])
@@ -168,6 +210,7 @@ def test_sigterm_saves_a_resumable_checkpoint(media: Path, tiny_toml, tmp_path: 
 def test_study_trains_each_variant_once(media: Path, tiny_toml, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     from vsshiftnet.train.study import main as study_main
+    from vsshiftnet.train.study import parse_variant
     args = ["--config", str(tiny_toml("denoise", 100)), "--steps", "2", "--out",
             str(tmp_path / "s"), "--variant", "base:", "--variant", "wide:c=32,levels=2"]
     assert study_main(args) == 0
@@ -183,6 +226,13 @@ def test_study_trains_each_variant_once(media: Path, tiny_toml, tmp_path: Path,
     assert (tmp_path / "s/wide/last.pt").stat().st_mtime_ns == before
     with pytest.raises(SystemExit):
         study_main(["--config", "x.toml", "--variant", "bad:width=3"])
+    # a later leg may run the same variant another way (here bf16 autocast)
+    assert study_main([*args[:3], "3", *args[4:7], "base:amp=bf16,compile=false"]) == 0
+    base = torch.load(tmp_path / "s/base/last.pt", weights_only=False)
+    assert base["step"] == 3 and base["train_config"]["amp"] == "bf16"
+    assert parse_variant("x:compile=True,amp=bf16") == ("x", {"compile": True, "amp": "bf16"})
+    with pytest.raises(ValueError, match="compile=true or compile=false"):
+        parse_variant("x:compile=maybe")
 
 
 def test_eval_compares_a_model_with_real_baselines(media: Path, tiny_toml, tmp_path: Path,

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", help="cpu, cuda or cuda:N (default from the config)")
     ap.add_argument("--amp", choices=["none", "bf16"], help="autocast (default from the config)")
     ap.add_argument("--workers", type=int, help="data-loading processes (default from config)")
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                    help="torch.compile the training step (default from the config; on the "
+                    "CPU it needs a C++ compiler)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--pack", help="read the media from this training pack")
     src.add_argument("--cache", action="store_true",
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         default_out = args.resume.parent
     cfg = with_overrides(cfg, steps=args.steps, threads=args.threads, data_dirs=args.data,
                          device=args.device, amp=args.amp, workers=args.workers,
+                         compile=args.compile,
                          pack="" if args.cache else args.pack)
     out = args.out or default_out
     if args.warm_restart and not args.resume:

@@ -56,6 +56,7 @@ class TrainConfig:
     channels_last: bool = False
     device: str = "cpu"  # "cpu", "cuda", "cuda:N"
     amp: str = "none"  # "none" | "bf16": autocast the forward pass (validation stays float32)
+    compile: bool = False  # torch.compile the training step's network (validation stays eager)
     workers: int = 0  # data-loading processes (0: batches are made in the training process)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off)
     val_every: int = 1000
@@ -68,8 +69,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         model = ShiftNetConfig.from_dict(d["model"])
         top = {k: v for k, v in d.items() if k not in ("model", "data", "degrade", "optim")}
-        known = {"seed", "steps", "threads", "channels_last", "device", "amp", "workers", "ema",
-                 "val_every", "ckpt_every", "ckpt_minutes", "log_every", "name", "description"}
+        known = {"seed", "steps", "threads", "channels_last", "device", "amp", "compile",
+                 "workers", "ema", "val_every", "ckpt_every", "ckpt_minutes", "log_every",
+                 "name", "description"}
         unknown = sorted(set(top) - known)
         if unknown:
             raise ValueError(f"train config: unknown keys {unknown}")

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -172,6 +173,15 @@ class Trainer:
         self.net = ShiftNet(cfg.model).to(self.device)
         if cfg.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        # the training step's forward: compiled, it shares the weights with self.net, whose
+        # state_dict keys stay plain; validation (other shapes) runs self.net eagerly, so it
+        # cannot make the training graph recompile with dynamic shapes
+        if cfg.compile and self.device.type == "cpu" and not (
+                os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")):
+            raise RuntimeError("train: compile = true needs a C++ compiler on the CPU (g++ or "
+                               "clang++, or CXX set); install one, or set compile = false")
+        self.train_net: Callable[..., torch.Tensor] = (
+            torch.compile(self.net) if cfg.compile else self.net)
         self.opt = make_optimizer(self.net, cfg)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
                                                        lambda s: lr_factor(s, self.cfg))
@@ -193,9 +203,10 @@ class Trainer:
         self.val = make_val_set(self.sources, cfg.model.task, frames=d.val_frames,
                                 crop=d.val_crop, sigmas=d.val_sigmas, windows=d.val_windows,
                                 seed=d.val_seed, blur=cfg.degrade.blur)
-        log.info("train clips %s, photos %d, val items %d, device %s%s",
+        log.info("train clips %s, photos %d, val items %d, device %s%s%s",
                  [c.name for c in self.sources.train], len(self.sources.photos), len(self.val),
-                 self.device, ", bf16 autocast" if cfg.amp == "bf16" else "")
+                 self.device, ", bf16 autocast" if cfg.amp == "bf16" else "",
+                 ", compiled" if cfg.compile else "")
         if self.val:  # the degraded input's PSNR: the level the net has to beat
             log.info("val input PSNR %.3f dB", float(np.mean([psnr(i.degraded, i.clean)
                                                             for i in self.val])))
@@ -322,7 +333,7 @@ class Trainer:
         nm = nmap if cfg.model.task == "denoise" else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=cfg.amp == "bf16"):
-            out = self.net(inp, nm, keep=keep)
+            out = self.train_net(inp, nm, keep=keep)
         target = clean if keep is None else clean[:, keep]
         loss = loss_fn(out.float(), target, cfg,
                        sigma_weights(nmap, cfg) if nm is not None else None)
@@ -421,13 +432,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def with_overrides(cfg: TrainConfig, *, steps: int | None = None, threads: int | None = None,
                    data_dirs: list[str] | None = None, device: str | None = None,
                    amp: str | None = None, workers: int | None = None,
-                   pack: str | None = None) -> TrainConfig:
+                   pack: str | None = None, compile: bool | None = None) -> TrainConfig:
     """The config with command-line changes, recorded in its raw form as well (pack="" means
     the media cache instead of a pack, e.g. a sprint checkpoint resumed here)."""
     raw = copy.deepcopy(cfg.raw)
     changes: dict[str, Any] = {}
     for key, value in (("steps", steps), ("threads", threads), ("device", device),
-                       ("amp", amp), ("workers", workers)):
+                       ("amp", amp), ("workers", workers), ("compile", compile)):
         if value is not None:
             changes[key] = raw[key] = value
     data = cfg.data

@@ -5,12 +5,14 @@
         --variant c64:c=64
 
 Each variant is `NAME:key=value,...` changing the recipe's [model] (keys c0, c, growth,
-unets, levels, blocks, pairs, ca_reduction) or its training recipe (lr, warmup,
-clip_grad, loss, eta_min, weight_decay, crop, batch, frames, ema, sigma_max,
-sigma_weight); `NAME:` alone is the recipe itself. Every variant sees the same seed, data
-and validation set, so the validation PSNR after N steps compares capacity (or recipes) at
-equal training. Runs go to `--out/NAME` and resume; a run that already has a validation at N
-steps is not retrained (copy an existing run's val.csv + metrics.jsonl there to reuse it).
+unets, levels, blocks, pairs, ca_reduction, stem), its training recipe (lr, warmup,
+clip_grad, loss, eta_min, weight_decay, crop, batch, frames, ema, sigma_max, sigma_weight,
+temporal_weight, yuv420_prob) or how it runs (amp=bf16, compile=true); `NAME:` alone is the
+recipe itself. Every variant sees the same seed, data and validation set, so the validation
+PSNR after N steps compares capacity (or recipes) at equal training. Runs go to
+`--out/NAME` and resume (a variant's settings may change between legs, under the same
+name); a run that already has a validation at N steps is not retrained (copy an existing
+run's val.csv + metrics.jsonl there to reuse it).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ _RECIPE_KEYS = {"lr": "optim", "warmup": "optim", "clip_grad": "optim", "loss": 
                 "eta_min": "optim", "weight_decay": "optim", "crop": "data", "batch": "data",
                 "frames": "data", "ema": "", "sigma_max": "degrade.noise",
                 "temporal_weight": "optim", "yuv420_prob": "degrade.noise",
-                "sigma_weight": "optim"}
+                "sigma_weight": "optim", "amp": "", "compile": ""}
+#: recipe settings that are switches: true/false (or 1/0, yes/no)
+_BOOL_KEYS = {"compile"}
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def _value(text: str) -> int | float | str:
@@ -58,6 +63,11 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float | str]]:
         key, _, value = item.partition("=")
         if key in _INT_KEYS and value.isdigit():
             kw[key] = int(value)
+        elif key in _BOOL_KEYS:
+            if value.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"study: {key} in variant {name!r} is a switch: "
+                                 f"{key}=true or {key}=false, not {value!r}")
+            kw[key] = value.lower() in _TRUE
         elif key in _RECIPE_KEYS and value:
             kw[key] = _value(value)
         else:
