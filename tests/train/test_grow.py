@@ -48,8 +48,8 @@ def test_grow_refuses_to_shrink() -> None:
 def test_grown_checkpoint_trains_on(media: Path, tiny_toml, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Train 2 steps, grow to 2 U-Nets, warm-restart 2 more steps with the grown config:
-    the run resumes from the grown weights (first validation equals the old net's) and the
-    added U-Net's zero-started weights move."""
+    the run resumes from the grown checkpoint and the added U-Net's zero-started weights
+    move."""
     cfg = tiny_toml("denoise", 2)
     assert train_main(["--config", str(cfg), "--out", str(tmp_path / "a")]) == 0
     grown = tmp_path / "grown.pt"
