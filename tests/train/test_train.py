@@ -175,6 +175,26 @@ def test_metrics() -> None:
     assert t["flicker"] == 0 and t["tmad"] == pytest.approx(t["tmad_gt"])
 
 
+def test_region_psnr_says_where_the_error_is() -> None:
+    from vsshiftnet.eval.metrics import region_psnr
+    rng = np.random.default_rng(0)
+    ref = rng.random((5, 3, 64, 80)).astype(np.float32)
+    ref[:, :, :, 40:] = 0.5  # the right half is flat
+    edge = ref.copy()
+    edge[:, :, :4] += 0.1  # error in the top rows only: all border, no interior
+    r = region_psnr(edge, ref)
+    assert r["border"] < 40 and r["interior"] > 100
+    assert r["ends"] == pytest.approx(r["middle"]) and r["ends"] == pytest.approx(psnr(edge, ref))
+    late = ref.copy()
+    late[-1] += 0.05  # the last frame only
+    r = region_psnr(late, ref)
+    assert r["ends"] < 40 and r["middle"] > 100
+    textured = ref + np.where(np.arange(80) < 40, 0.05, 0.0).astype(np.float32)
+    r = region_psnr(textured, ref)  # the detailed half has the error
+    assert r["detail"] < 40 and r["flat"] > 40
+    assert np.isnan(region_psnr(ref[:1], ref[:1])["middle"])  # one frame: no middle
+
+
 def test_ffdnet_layout() -> None:
     shapes = {k: tuple(v.shape) for k, v in FFDNet().state_dict().items()}
     assert shapes["model.0.weight"] == (96, 13, 3, 3)
@@ -244,13 +264,19 @@ def test_eval_compares_a_model_with_real_baselines(media: Path, tiny_toml, tmp_p
     assert eval_main(["--model", str(tmp_path / "r/last.pt"), "--baselines", "hqdn3d",
                       "--sigmas", "25", "--frames", "6", "--crop", "32", "--threads", "1",
                       "--fps-frames", "2", "--json", str(out), "--png", str(tmp_path / "c.png"),
-                      "--card", str(card)]) == 0
+                      "--card", str(card), "--regions"]) == 0
     summary = json.loads(out.read_text())["summary"]
     assert set(summary) == {"r/last", "noisy input", "hqdn3d"}
     noisy, hq = summary["noisy input"]["s25"]["psnr"], summary["hqdn3d"]["s25"]["psnr"]
     assert hq > noisy + 1  # ffmpeg's hqdn3d really ran on the noisy frames
     assert np.isfinite(summary["r/last"]["s25"]["psnr"]) and summary["r/last"]["fps_540p"] > 0
-    assert "| r/last |" in capsys.readouterr().out and (tmp_path / "c.png").stat().st_size
+    printed = capsys.readouterr().out
+    assert "| r/last |" in printed and (tmp_path / "c.png").stat().st_size
+    # --regions: the parts' PSNRs bracket the whole clip's, and a table of them is printed
+    h = summary["hqdn3d"]["s25"]
+    assert min(h["psnr_border"], h["psnr_interior"]) <= h["psnr"] + 1e-6
+    assert max(h["psnr_border"], h["psnr_interior"]) >= h["psnr"] - 1e-6
+    assert "| hqdn3d | 25 |" in printed
     assert "quality" in tomllib.loads(card.read_text())
 
 

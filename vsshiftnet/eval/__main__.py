@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", choices=("rgb", "yuv420"), default="rgb",
                     help="denoise: i.i.d. Gaussian in RGB (default), or drawn in 4:2:0 "
                     "Y'CbCr as in decoded video (chroma at half resolution), same RGB sigma")
+    ap.add_argument("--regions", action="store_true",
+                    help="also print PSNR per part of the clips: frame border vs interior, "
+                    "first/last frames vs the middle ones, detailed vs flat pixels")
     args = ap.parse_args(argv)
     if any(e not in ENSEMBLE_SIZES for e in args.ensemble):
         ap.error(f"--ensemble takes {', '.join(map(str, ENSEMBLE_SIZES))}, not "
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         fps=not args.no_fps, fps_frames=args.fps_frames, threads=args.threads,
         backends=tuple(args.backend or ["auto"]), ensembles=tuple(args.ensemble),
         seed=args.seed,
-        keep_outputs=args.png is not None, noise=args.noise)
+        keep_outputs=args.png is not None, noise=args.noise,
+        regions=args.regions)
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     saved = {k: v for k, v in result.items() if k not in ("outputs", "items")}

@@ -55,3 +55,41 @@ def temporal(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     dg = np.diff(ref.astype(np.float64), axis=0)
     return {"tmad": float(np.abs(do).mean() * 255), "tmad_gt": float(np.abs(dg).mean() * 255),
             "flicker": float(np.abs(do - dg).mean() * 255)}
+
+
+REGIONS = ("border", "interior", "ends", "middle", "detail", "flat")
+
+
+def _region_psnr(err2: np.ndarray, mask: np.ndarray) -> float:
+    if not mask.any():
+        return math.nan
+    return 10 * math.log10(1.0 / max(float(err2[mask].mean()), 1e-12))
+
+
+def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, float]:
+    """PSNR over parts of the clip, to say where a method loses (NaN for an empty part).
+
+    border / interior: pixels within `band` of a frame edge or not (the band shrinks to a
+    quarter of the shorter side on small frames); ends / middle: the first and last frames or
+    the others (a temporal model sees fewer neighbours at the ends); detail / flat: pixels
+    whose local gradient in the ground truth is above or below that frame's median.
+    """
+    t, _, h, w = ref.shape
+    err2 = ((out.astype(np.float64) - ref.astype(np.float64)) ** 2).mean(1)  # (T, H, W)
+    b = max(1, min(band, min(h, w) // 4))
+    border = np.ones((h, w), bool)
+    border[b:h - b, b:w - b] = False
+    ends = np.zeros(t, bool)
+    ends[[0, t - 1]] = True
+    luma = torch.from_numpy(np.ascontiguousarray(ref, np.float32).mean(1, keepdims=True))
+    gx = F.pad(luma[..., :, 1:] - luma[..., :, :-1], (0, 1, 0, 0)).abs()
+    gy = F.pad(luma[..., 1:, :] - luma[..., :-1, :], (0, 0, 0, 1)).abs()
+    grad = F.avg_pool2d(gx + gy, 5, stride=1, padding=2, count_include_pad=False)[:, 0].numpy()
+    detail = grad > np.median(grad.reshape(t, -1), axis=1)[:, None, None]
+    full = np.ones_like(err2, bool)
+    return {
+        "border": _region_psnr(err2, full & border), "interior": _region_psnr(err2, full & ~border),
+        "ends": _region_psnr(err2, full & ends[:, None, None]),
+        "middle": _region_psnr(err2, full & ~ends[:, None, None]),
+        "detail": _region_psnr(err2, detail), "flat": _region_psnr(err2, ~detail),
+    }

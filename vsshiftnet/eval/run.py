@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from vsshiftnet.data.dataset import DataConfig, ValItem, load_sources, make_val_set
 from vsshiftnet.data.degrade import add_noise
 from vsshiftnet.eval import baselines as B
-from vsshiftnet.eval.metrics import psnr, ssim, temporal
+from vsshiftnet.eval.metrics import REGIONS, psnr, region_psnr, ssim, temporal
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class EvalOptions:
     seed: int = 1234
     keep_outputs: bool = False
     noise: str = "rgb"  # or "yuv420": the noise of decoded 4:2:0 video (make_val_set)
+    regions: bool = False  # also PSNR per part of the clip (metrics.region_psnr)
 
 
 def _model_method(source: str, backend: str = "auto", threads: int = 0,
@@ -137,8 +138,11 @@ def _baselines(o: EvalOptions) -> dict[str, list[tuple[str, Method]]]:
     return {v: allb[v] for k, v in keys.items() if k in want}
 
 
-def _score(out: np.ndarray, it: ValItem) -> dict[str, float]:
-    return {"psnr": psnr(out, it.clean), "ssim": ssim(out, it.clean), **temporal(out, it.clean)}
+def _score(out: np.ndarray, it: ValItem, regions: bool = False) -> dict[str, float]:
+    s = {"psnr": psnr(out, it.clean), "ssim": ssim(out, it.clean), **temporal(out, it.clean)}
+    if regions:
+        s.update({f"psnr_{k}": v for k, v in region_psnr(out, it.clean).items()})
+    return s
 
 
 def evaluate(o: EvalOptions) -> dict[str, Any]:
@@ -175,7 +179,7 @@ def evaluate(o: EvalOptions) -> dict[str, Any]:
                 res, outs = {}, {}
                 for it in its:
                     out = fn(it.degraded, it.sigma).astype(np.float32)
-                    res[it.name] = {**_score(out, it), "setting": label}
+                    res[it.name] = {**_score(out, it, o.regions), "setting": label}
                     if o.keep_outputs:
                         outs[it.name] = out
                 mean = float(np.mean([r["psnr"] for r in res.values()]))
@@ -205,8 +209,11 @@ def _summarise(per_item: dict[str, dict[str, dict[str, Any]]],
         for sigma, its in groups.items():
             rs = [res[it.name] for it in its]
             key = f"s{sigma:g}" if sigma else "all"
-            s[key] = {k: float(np.mean([r[k] for r in rs]))
-                      for k in ("psnr", "ssim", "tmad", "tmad_gt", "flicker")}
+            keys = ["psnr", "ssim", "tmad", "tmad_gt", "flicker"]
+            keys += [f"psnr_{k}" for k in REGIONS if f"psnr_{k}" in rs[0]]
+            # mean of the items' PSNRs, as the whole-clip figure (NaN: a part no item has)
+            s[key] = {k: float(np.nanmean([r[k] for r in rs]))
+                      if not all(math.isnan(r[k]) for r in rs) else math.nan for k in keys}
             s[key]["setting"] = rs[0]["setting"]
         summary[mname] = s
     return summary
@@ -271,7 +278,25 @@ def markdown(r: dict[str, Any]) -> str:
             "on the --backend given, default auto), the clip as one window (the plugin's "
             "default windows cost more network runs per output frame, 1.2-1.7 by frame size: "
             "context frames; `python -m vsshiftnet.vs.bench` prints them).")
-    return "\n".join(lines) + note
+    return "\n".join(lines) + note + _regions_table(r, keys)
+
+
+def _regions_table(r: dict[str, Any], keys: list[str]) -> str:
+    """The --regions table: PSNR per part of the clip, a row per method and sigma."""
+    if not any(f"psnr_{REGIONS[0]}" in s[k] for s in r["summary"].values() for k in keys):
+        return ""
+    lines = ["", "", "| method | σ | " + " | ".join(REGIONS) + " |",
+             "|" + "---|" * (len(REGIONS) + 2)]
+    for mname, s in r["summary"].items():
+        for k in keys:
+            cells = [f"{s[k][f'psnr_{g}']:.2f}" for g in REGIONS]
+            lines.append(f"| {mname} | {k[1:] if k != 'all' else '-'} | " + " | ".join(cells)
+                         + " |")
+    lines.append("\nPSNR (dB) per part of each clip, averaged over the clips: border = "
+                 "within 16 px of a frame edge, interior = the rest; ends = first and last "
+                 "frames, middle = the others; detail / flat = pixels whose local ground-truth "
+                 "gradient is above / below the frame's median.")
+    return "\n".join(lines)
 
 
 def write_png(r: dict[str, Any], path: Path, size: int = 160) -> None:
