@@ -166,6 +166,31 @@ def test_sigma_weights_count_each_noise_level_in_db() -> None:
     assert sigma_weights(maps, off) is None
 
 
+def test_psnr_loss_is_minus_the_eval_psnr() -> None:
+    from types import SimpleNamespace
+
+    from vsshiftnet.train.config import OptimConfig
+    from vsshiftnet.train.loop import loss_fn
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 4, 3, 16, 16, generator=g)
+    out = gt + 0.02 * torch.randn(gt.shape, generator=g)
+    out[1] = gt[1] + 0.1 * torch.randn(gt[1].shape, generator=g)  # a noisier second clip
+    cfg = SimpleNamespace(optim=OptimConfig(loss="psnr"))
+    each = [psnr(out[b].numpy(), gt[b].numpy()) for b in range(2)]
+    assert float(loss_fn(out, gt, cfg)) == pytest.approx(-np.mean(each), abs=1e-3)
+    # each clip's gradient is scaled by 1 / its MSE: both clips pull alike in dB
+    out.requires_grad_(True)
+    loss_fn(out, gt, cfg).backward()
+    assert out.grad is not None
+    g0, g1 = out.grad[0].abs().mean(), out.grad[1].abs().mean()
+    assert float(g0 / g1) == pytest.approx(5.0, rel=0.1)  # 0.1 / 0.02: 1 / error's scale
+    tw = SimpleNamespace(optim=OptimConfig(loss="psnr", temporal_weight=0.5))
+    still = gt + 0.1  # the same error in every frame: no flicker, a floored temporal term
+    assert float(loss_fn(still, gt, tw)) == pytest.approx(-20.0 + 0.5 * -100.0, abs=1e-2)
+    with pytest.raises(ValueError, match="'psnr'"):
+        loss_fn(out, gt, SimpleNamespace(optim=OptimConfig(loss="l2")))
+
+
 def test_metrics() -> None:
     rng = np.random.default_rng(0)
     a = rng.random((3, 3, 32, 32)).astype(np.float32)

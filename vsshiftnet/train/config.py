@@ -21,7 +21,7 @@ class OptimConfig:
     eta_min: float = 1e-7  # cosine schedule floor
     warmup: int = 0  # linear warm-up steps
     clip_grad: float = 0.01  # gradient-norm clipping as the original recipe (0 = off)
-    loss: str = "charbonnier"  # "l1" | "charbonnier"
+    loss: str = "charbonnier"  # "l1" | "charbonnier" | "psnr" (minus each clip's PSNR)
     charbonnier_eps: float = 1e-3
     loss_frames: str = "all"  # "all" | "interior" (drop `interior_margin` frames each end)
     interior_margin: int = 1

@@ -52,13 +52,15 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig,
     """The pixel loss over (B, T, C, H, W), plus temporal_weight x the flicker term; weights
     (B,), if given, weight each clip's share of both (see sigma_weights)."""
     d = out - target
+    if cfg.optim.loss == "psnr":
+        return _psnr_loss(d, cfg.optim.temporal_weight, weights)
     if cfg.optim.loss == "l1":
         per = d.abs()
     elif cfg.optim.loss == "charbonnier":
         eps = cfg.optim.charbonnier_eps
         per = torch.sqrt(d * d + eps * eps)
     else:
-        raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1' or 'charbonnier'")
+        raise ValueError(f"unknown loss {cfg.optim.loss!r}; use 'l1', 'charbonnier' or 'psnr'")
 
     def mean(t: torch.Tensor) -> torch.Tensor:
         return t.mean() if weights is None else (t.flatten(1).mean(1) * weights).mean()
@@ -67,6 +69,23 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig,
     w = cfg.optim.temporal_weight
     if w > 0 and d.shape[1] > 1:  # (out - gt)[t+1] - (out - gt)[t] = Δout - Δgt
         loss = loss + w * mean((d[:, 1:] - d[:, :-1]).abs())
+    return loss
+
+
+def _psnr_loss(d: torch.Tensor, temporal_weight: float,
+               weights: torch.Tensor | None) -> torch.Tensor:
+    """Minus each clip's PSNR (peak 1), averaged over the batch, plus temporal_weight x minus
+    the PSNR of the clip's flicker (Δout - Δgt). The eval's measure itself: a clip's gradient
+    is its squared-error gradient over its MSE, so clips at every noise level count alike in
+    dB (no sigma_weight needed), and large errors, which sit in texture, count more than L1
+    lets them."""
+    def neg_psnr(e: torch.Tensor) -> torch.Tensor:
+        per_clip = 10.0 * torch.log10(e.square().flatten(1).mean(1) + 1e-10)
+        return per_clip.mean() if weights is None else (per_clip * weights).mean()
+
+    loss = neg_psnr(d)
+    if temporal_weight > 0 and d.shape[1] > 1:
+        loss = loss + temporal_weight * neg_psnr(d[:, 1:] - d[:, :-1])
     return loss
 
 
