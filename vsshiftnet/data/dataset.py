@@ -41,6 +41,10 @@ class DataConfig:
     batch: int = 4
     photo_prob: float = 0.2  # share of clips made from still photos by a smooth camera pan
     max_pan: float = 4.0  # photos: max pan per frame, pixels (denoise; deblur uses blur.max_pan)
+    # video crops: draw this many positions and keep the one with the most gradient energy
+    # (1 = uniform, as before). The eval's crops are the busiest of their clips, and its
+    # errors sit in texture; more of it in training spends the steps where the errors are.
+    detail_crops: int = 1
     flips: bool = True  # horizontal/vertical flips and transposes
     reverse: bool = True  # time reversal
     root: str | None = None  # media cache (default: see vsshiftnet.data.fetch.media_root)
@@ -220,6 +224,11 @@ class TrainSampler:
                 break
         start = clip.window_start(int(rng.integers(clip.windows(t))), t)
         y, x = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
+        if self.cfg.detail_crops > 1:  # extra draws only when asked: older runs reproduce
+            cands = [(y, x)] + [(int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1)))
+                                for _ in range(self.cfg.detail_crops - 1)]
+            y, x = max(cands, key=lambda p: _detail(clip.frames[start, p[0]:p[0] + s,
+                                                                p[1]:p[1] + s]))
         return _to_float(clip.frames[start:start + t, y:y + s, x:x + s])
 
     def _photo(self, rng: np.random.Generator, need: int) -> np.ndarray:
@@ -302,6 +311,12 @@ def val_windows(clip: ClipSource, t: int, count: int) -> list[int]:
         return []
     return sorted({clip.window_start(int(k), t)
                    for k in np.linspace(0, n - 1, count + 2)[1:-1].round()})
+
+
+def _detail(frame: np.ndarray) -> float:
+    """Mean absolute luma gradient of an (H, W, 3) frame: how much texture it holds."""
+    g = frame.astype(np.float32).mean(-1)
+    return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
 
 
 def _busiest_crop(frame: np.ndarray, ch: int, cw: int, margin: int) -> tuple[int, int]:
