@@ -81,6 +81,37 @@ def test_tiles_match_whole_frame_with_the_shipped_denoiser() -> None:
     assert psnr(tiled) > psnr(whole) - 0.05
 
 
+def test_clip_ends_take_no_mirrored_context_with_the_shipped_denoiser() -> None:
+    """The default denoiser looks both ways, so the plugin's windows stop their context at
+    the clip's ends instead of mirroring it: with mirrored context frame 0 sits between two
+    copies of frame 1 (the same noise twice) and comes out worse; the other frames do not
+    change (engine.windows; README "Clip ends and scene cuts")."""
+    import numpy as np
+
+    from vsshiftnet.engine import Restorer, plan_window
+
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    clean = np.stack([np.stack([0.5 + 0.3 * np.sin((xx + 2 * t) / (7 + c) + yy / 11)
+                                * np.cos((yy + t) / (5 + c)) for c in range(3)])
+                      for t in range(10)]).astype(np.float32)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25 / 255, clean.shape), 0, 1)
+    noisy = noisy.astype(np.float32)
+    r = Restorer(load_model(DEFAULT_MODEL["denoise"]), device="cpu", fp16=False, backend="torch")
+    assert r.pad_after(2) == 2
+
+    def per_frame_psnr(mirror_ends: bool | None) -> np.ndarray:
+        out: list[np.ndarray] = []
+        while len(out) < len(clean):  # the plugin's windows: 8 outputs, 2 context frames
+            w = plan_window(len(out), len(clean), 8, 2, pad_after=2, mirror_ends=mirror_ends)
+            out += r.run_window(w, noisy.__getitem__, 25.0)
+        err = ((np.stack(out) - clean) ** 2).mean(axis=(1, 2, 3))
+        return 10 * np.log10(1 / err)
+
+    auto, mirrored = per_frame_psnr(None), per_frame_psnr(True)
+    assert auto[0] > mirrored[0] + 1 and auto[-1] > mirrored[-1] + 1
+    np.testing.assert_allclose(auto[2:-2], mirrored[2:-2], atol=0.1)
+
+
 def test_default_model_follows_the_device(tmp_path, monkeypatch) -> None:
     """On CUDA the -s model is the default once its card is installed; the CPU keeps the
     CPU-sized one, and without the card CUDA falls back to it too."""

@@ -318,6 +318,22 @@ def test_eval_ensemble_rows(media: Path, tmp_path: Path) -> None:
         eval_main(["--ensemble", "3"])
 
 
+def test_eval_runs_models_through_the_plugins_windows(media: Path, tmp_path: Path) -> None:
+    from vsshiftnet.eval.__main__ import main as eval_main
+    out = tmp_path / "e.json"
+    assert eval_main(["--model", "denoise-cpu12", "--windows-as", "whole", "auto", "mirror",
+                      "--baselines", "--sigmas", "25", "--frames", "7", "--crop", "32",
+                      "--threads", "1", "--no-fps", "--regions", "--json", str(out)]) == 0
+    s = json.loads(out.read_text())["summary"]
+    whole, auto = s["denoise-cpu12"]["s25"], s["denoise-cpu12 [windows, ends auto]"]["s25"]
+    mirrored = s["denoise-cpu12 [windows, ends mirror]"]["s25"]
+    # 7 frames make one window of the plugin's (8 outputs, 2 context frames each side): as
+    # the whole clip; with mirrored ends the end frames change (which way is better is
+    # tested on natural content: tests/test_models.py)
+    assert auto["psnr"] == pytest.approx(whole["psnr"], abs=1e-3)
+    assert abs(mirrored["psnr_ends"] - auto["psnr_ends"]) > 0.01
+
+
 def test_eval_on_yuv420_noise_sweeps_every_sigma_method(media: Path, tiny_toml,
                                                         tmp_path: Path) -> None:
     from vsshiftnet.eval.__main__ import main as eval_main

@@ -73,16 +73,17 @@ def test_windowed_equals_whole_clip(core: vs.Core, net: ShiftNet, sides: str) ->
         net = tiny_net("denoise", pairs=1)
         assert temporal_reach_sides(net.config)[1] == 0
         assert Restorer(net, device="cpu").pad_after(2) == 0
-    n_frames, length, reach = 10, 4, temporal_reach(net.config)
+    # 12 frames: the window of frames 4..7 has its whole reach on both sides inside the clip
+    n_frames, length, reach = 12, 4, temporal_reach(net.config)
     src = random_clip(vs.RGBS, 32, 32, n_frames, seed=4)
     frames = frames_array(src).astype(np.float32)
-    # The whole clip at once: one window over every frame, context mirrored at both ends,
+    # The whole clip at once: one window over every frame (its ends as the plugin's),
     # through the same two halves (first stage per frame, then the rest) as the plugin
     # (float32: in 16 bits the plugin holds frames as half floats, test_half_frames)
     r = Restorer(net, device="cpu", fp16=False)
     cache = FeatureCache(n_frames) if r.reuses_features else None
-    whole = r.run_window(plan_window(0, n_frames, n_frames, reach), frames.__getitem__, 25.0,
-                         cache=cache)
+    whole = r.run_window(plan_window(0, n_frames, n_frames, reach, mirror_ends=r.mirror_ends),
+                         frames.__getitem__, 25.0, cache=cache)
     errors = {}
     for pad in (0, 2, reach):
         out = svs.denoise(src, 25, model=net, length=length, length_pad=pad, fp16=False)

@@ -551,7 +551,10 @@ def _measure_window(model: str, h: int, w: int, reuse: bool,
     r = Restorer(load_model(model), device="cpu", backend=backend, max_memory="1T")
     rng = np.random.default_rng(0)
     small = rng.random((length + 2 * pad, 3, 64, 64), dtype=np.float32)
-    r.run_window(plan_window(pad, len(small), length, pad), lambda i: small[i], 30.0)  # warm
+    # every window full (length + 2 pad frames, the size the estimate plans for), the ends
+    # mirrored, so that one shape is compiled
+    r.run_window(plan_window(pad, len(small), length, pad, mirror_ends=True),
+                 lambda i: small[i], 30.0)  # warm
     n = 3 * length + 2 * pad
     frames = rng.random((n, 3, h, w), dtype=np.float32)
     r.pin_features(reuse, pad)
@@ -559,8 +562,8 @@ def _measure_window(model: str, h: int, w: int, reuse: bool,
     base = _proc_status("VmRSS:")
     reset_peak_rss()
     for k in range(3):
-        r.run_window(plan_window(pad + k * length, n, length, pad), lambda i: frames[i], 30.0,
-                     cache=cache)
+        r.run_window(plan_window(pad + k * length, n, length, pad, mirror_ends=True),
+                     lambda i: frames[i], 30.0, cache=cache)
     added = peak_rss() - base
     p = r.memory_plan(h, w, length + 2 * pad, length)
     return added, int(p.total - 12.0 * (length + 2 * pad) * h * w)  # less the input frames

@@ -197,6 +197,12 @@ class Restorer:
         would not change the outputs (tested), only cost their work."""
         return min(length_pad, self.future_reach)
 
+    @property
+    def mirror_ends(self) -> bool:
+        """Whether windows mirror context beyond the clip's ends and scene cuts (networks
+        that see only the past) or stop it there (the others; engine.windows says why)."""
+        return self.future_reach == 0
+
     def _shared_frames(self, length_pad: int) -> int:
         """Frames that neighbouring windows share: the context on both sides."""
         return length_pad + self.pad_after(length_pad)

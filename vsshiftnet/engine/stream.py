@@ -35,6 +35,7 @@ class StreamRestorer:
         self.length_pad = length_pad
         pad_after = getattr(restorer, "pad_after", None)  # duck-typed restorers: both sides
         self._pad_after = pad_after(length_pad) if pad_after is not None else length_pad
+        self._mirror_ends: bool | None = getattr(restorer, "mirror_ends", None)
         self.sigma = sigma
         self._frames: dict[int, np.ndarray | PlanarFrame] = {}
         self._cuts: set[int] = set()
@@ -94,7 +95,7 @@ class StreamRestorer:
         n = start
         while n < stop:
             win = plan_window(n, known, self.length, self.length_pad, self._cuts.__contains__,
-                              pad_after=self._pad_after)
+                              pad_after=self._pad_after, mirror_ends=self._mirror_ends)
             if self._pool is None:
                 kw: dict[str, Any] = {} if self._features is None else {"cache": self._features}
                 if self._half:  # blended straight into half floats (Restorer.run)

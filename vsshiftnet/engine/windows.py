@@ -1,8 +1,15 @@
 """Which source frames a temporal window needs.
 
 Windows sit on a fixed grid (window of frame n starts at n // length * length), so a
-frame's output never depends on the order frames are requested. Context frames beyond the
-clip's ends or a scene cut are mirrored back into the frame's own scene.
+frame's output never depends on the order frames are requested. At the clip's ends and at
+scene cuts a window's context stops at the scene's edge, except for networks that see only
+the past: those get their missing past mirrored back from the scene's next frames.
+
+Why not mirror for every network: a network that looks both ways would see the mirrored
+frames twice (frame 0 between two copies of frame 1), the same noise twice, and weighs them
+as two observations: on the default denoiser mirroring cost the first and last frames 0.5
+dB at σ 10, while the one-sided deblurrer gains from it (`python -m vsshiftnet.eval
+--windows-as auto mirror trim`; README, "Clip ends and scene cuts").
 """
 
 from __future__ import annotations
@@ -61,12 +68,15 @@ def mirror(i: int, lo: int, hi: int) -> int:
 
 
 def plan_window(n: int, num_frames: int, length: int, length_pad: int,
-                is_cut: IsCut | None = None, *, pad_after: int | None = None) -> Window:
+                is_cut: IsCut | None = None, *, pad_after: int | None = None,
+                mirror_ends: bool | None = None) -> Window:
     """The window that restores frame n. `is_cut` is asked only about frames inside
     fetch_range(n, ...), so the caller needs the properties of those frames alone.
     pad_after: context frames after the outputs (default length_pad); fewer where the
     network cannot look that far ahead (Restorer.pad_after), which leaves its output
-    unchanged and saves their work."""
+    unchanged and saves their work. mirror_ends: fill context beyond the scene's edges by
+    mirroring (default: only where pad_after is 0, a network that sees only the past) or
+    leave it out, which makes the window shorter there."""
     after = length_pad if pad_after is None else pad_after
     if not 0 <= after <= length_pad:
         raise ValueError(f"pad_after={pad_after} must be within 0..length_pad={length_pad}")
@@ -88,7 +98,14 @@ def plan_window(n: int, num_frames: int, length: int, length_pad: int,
         if e < fetched.stop:
             hi = e
     outputs = range(max(start, lo), min(stop, hi))
-    sources = tuple(mirror(i, lo, hi)
-                    for i in range(outputs.start - length_pad, outputs.stop + after))
+    if mirror_ends is None:
+        mirror_ends = after == 0
+    if mirror_ends:
+        sources = tuple(mirror(i, lo, hi)
+                        for i in range(outputs.start - length_pad, outputs.stop + after))
+        return Window(key=(start, outputs.start), outputs=outputs, sources=sources,
+                      first=length_pad)
+    first = max(outputs.start - length_pad, lo)
+    sources = tuple(range(first, min(outputs.stop + after, hi)))
     return Window(key=(start, outputs.start), outputs=outputs, sources=sources,
-                  first=length_pad)
+                  first=outputs.start - first)

@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from vsshiftnet.engine.ensemble import SIZES as ENSEMBLE_SIZES
-from vsshiftnet.eval.run import EvalOptions, evaluate, markdown, write_card_quality, write_png
+from vsshiftnet.eval.run import (
+    WINDOWS_AS,
+    EvalOptions,
+    evaluate,
+    markdown,
+    write_card_quality,
+    write_png,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ensemble", type=int, nargs="+", default=[1], metavar="N",
                     help="flipped/transposed copies of each window averaged (1, 2, 4, 8); "
                     "several give a row each (default 1)")
+    ap.add_argument("--windows-as", nargs="+", default=["whole"], choices=WINDOWS_AS,
+                    help="how our models see a clip: whole (one window, the default), or "
+                    "the plugin's windows (8 frames + 2 context each side) with the engine's "
+                    "choice at the clip's ends (auto), mirrored context (mirror) or none "
+                    "beyond the ends (trim); several give a row each")
     ap.add_argument("--json", type=Path, default=Path("runs/eval/eval.json"))
     ap.add_argument("--png", type=Path, help="write a noisy/V-BM3D/ours/clean comparison PNG")
     ap.add_argument("--card", type=Path, help="model card TOML whose [quality] table to fill")
@@ -70,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         backends=tuple(args.backend or ["auto"]), ensembles=tuple(args.ensemble),
         seed=args.seed,
         keep_outputs=args.png is not None, noise=args.noise,
-        regions=args.regions)
+        regions=args.regions, windows_as=tuple(args.windows_as))
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     saved = {k: v for k, v in result.items() if k not in ("outputs", "items")}

@@ -50,14 +50,22 @@ class EvalOptions:
     threads: int = 2
     backends: tuple[str, ...] = ("auto",)  # "NAME" or "NAME:fp16" (half precision)
     ensembles: tuple[int, ...] = (1,)  # copies averaged per window (engine.ensemble), a row each
+    # how our models see a clip, a row each: "whole" (one window), or the plugin's windows
+    # (8 outputs, 2 context frames each side) with the engine's choice at the clip's ends
+    # ("auto"), mirrored context ("mirror") or none beyond the ends ("trim")
+    windows_as: tuple[str, ...] = ("whole",)
     seed: int = 1234
     keep_outputs: bool = False
     noise: str = "rgb"  # or "yuv420": the noise of decoded 4:2:0 video (make_val_set)
     regions: bool = False  # also PSNR per part of the clip (metrics.region_psnr)
 
 
+WINDOWS_AS = ("whole", "auto", "mirror", "trim")
+
+
 def _model_method(source: str, backend: str = "auto", threads: int = 0,
-                  ensemble: int = 1) -> tuple[str, torch.nn.Module, Method]:
+                  ensemble: int = 1, windows_as: str = "whole"
+                  ) -> tuple[str, torch.nn.Module, Method]:
     from vsshiftnet import load_model
 
     net = load_model(source, device="cpu")
@@ -75,13 +83,30 @@ def _model_method(source: str, backend: str = "auto", threads: int = 0,
         name = f"{name} [{restorer.backend.name} {restorer.backend.precision}]"
     if ensemble > 1:
         name = f"{name} x{ensemble}"
+    if windows_as != "whole":
+        name = f"{name} [windows, ends {windows_as}]"
 
     def run(clip: np.ndarray, sigma: float) -> np.ndarray:
-        return restorer.run(np.ascontiguousarray(clip, np.float32),
-                            sigma if net.config.task == "denoise" else None)
+        clip = np.ascontiguousarray(clip, np.float32)
+        s = sigma if net.config.task == "denoise" else None
+        if windows_as == "whole":
+            return restorer.run(clip, s)
+        from vsshiftnet.engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, plan_window
+        out, n, pad = [], 0, DEFAULT_LENGTH_PAD
+        while n < len(clip):  # as the plugin plans them
+            win = plan_window(n, len(clip), DEFAULT_LENGTH, pad,
+                              pad_after=restorer.pad_after(pad),
+                              mirror_ends={"auto": restorer.mirror_ends, "mirror": True,
+                                           "trim": False}[windows_as])
+            out += restorer.run_window(win, clip.__getitem__, s)
+            n = win.outputs.stop
+        return np.stack(out)
 
     def prepare(clip: np.ndarray) -> None:  # compile for this shape outside the timing
         t, _, h, w = clip.shape
+        if windows_as != "whole":  # a window per shape: one untimed pass compiles them all
+            run(clip, 30.0)
+            return
         restorer.runner.prepare(t, h, w, slice(0, t))
 
     run.prepare = prepare  # type: ignore[attr-defined]
@@ -158,9 +183,10 @@ def evaluate(o: EvalOptions) -> dict[str, Any]:
     for m in o.models:
         for b in o.backends:
             for e in o.ensembles:
-                name, net, fn = _model_method(m, b, o.threads, e)
-                methods[name] = [("", fn)]
-                nets[name] = net
+                for wa in o.windows_as:
+                    name, net, fn = _model_method(m, b, o.threads, e, wa)
+                    methods[name] = [("", fn)]
+                    nets[name] = net
     methods.update(_baselines(o))
     if o.noise == "yuv420":
         methods = {k: (v if k.startswith("noisy") or k in ("hqdn3d", "nlmeans")

@@ -310,7 +310,8 @@ def denoise(clip: vs.VideoNode, sigma: float | vs.VideoNode = 15.0, *, model: Mo
             do. Tiles overlap by tile_pad and are blended, so no seam shows.
         tile_pad: overlapping context pixels around each tile.
         sc: respect scene cuts marked by ``_SceneChangePrev`` / ``_SceneChangeNext``: a
-            window never mixes frames across a cut (context is mirrored at the cut).
+            window never mixes frames across a cut (its context stops at the cut, or is
+            mirrored there for the one-sided models; engine.windows says why).
         planes: planes to restore (default all); the others are copied from the input.
             YUV/RGB only (GRAY has one plane).
         matrix: YUV matrix (a ``_Matrix`` number, e.g. 1 for BT.709, or a name such as

@@ -44,6 +44,7 @@ class WindowStep:
         self.length = length
         self.length_pad = length_pad
         self.pad_after = restorer.pad_after(length_pad)
+        self.mirror_ends = restorer.mirror_ends
         self.sc = sc
         self.sigma = sigma
         self.has_noise_map = has_noise_map
@@ -101,7 +102,8 @@ class WindowStep:
             return i - 1 in src and bool(src[i - 1].prop("_SceneChangeNext", 0))
 
         win = plan_window(n, self.num_frames, self.length, self.length_pad,
-                          is_cut if self.sc else None, pad_after=self.pad_after)
+                          is_cut if self.sc else None, pad_after=self.pad_after,
+                          mirror_ends=self.mirror_ends)
 
         def compute() -> list[np.ndarray]:
             sigma: Any = self.sigma
