@@ -9,10 +9,14 @@ import torch
 import torch.nn.functional as F
 
 
+def _db(mse: float) -> float:
+    """PSNR in dB of a mean squared error (peak 1.0)."""
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
 def psnr(out: np.ndarray, ref: np.ndarray) -> float:
     """PSNR in dB over the whole clip (peak 1.0; out is clamped to [0, 1] by the caller)."""
-    mse = float(np.mean((out.astype(np.float64) - ref.astype(np.float64)) ** 2))
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
+    return _db(float(np.mean((out.astype(np.float64) - ref.astype(np.float64)) ** 2)))
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -61,9 +65,9 @@ REGIONS = ("border", "interior", "ends", "middle", "detail", "flat")
 
 
 def _region_psnr(err2: np.ndarray, mask: np.ndarray) -> float:
-    if not mask.any():
-        return math.nan
-    return 10 * math.log10(1.0 / max(float(err2[mask].mean()), 1e-12))
+    """PSNR over the pixels of err2 (T, H, W) where mask (broadcast to it) is set."""
+    mask = np.broadcast_to(mask, err2.shape)
+    return _db(float(err2[mask].mean())) if mask.any() else math.nan
 
 
 def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, float]:
@@ -86,10 +90,9 @@ def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, f
     gy = F.pad(luma[..., 1:, :] - luma[..., :-1, :], (0, 0, 0, 1)).abs()
     grad = F.avg_pool2d(gx + gy, 5, stride=1, padding=2, count_include_pad=False)[:, 0].numpy()
     detail = grad > np.median(grad.reshape(t, -1), axis=1)[:, None, None]
-    full = np.ones_like(err2, bool)
+    ends = ends[:, None, None]
     return {
-        "border": _region_psnr(err2, full & border), "interior": _region_psnr(err2, full & ~border),
-        "ends": _region_psnr(err2, full & ends[:, None, None]),
-        "middle": _region_psnr(err2, full & ~ends[:, None, None]),
+        "border": _region_psnr(err2, border), "interior": _region_psnr(err2, ~border),
+        "ends": _region_psnr(err2, ends), "middle": _region_psnr(err2, ~ends),
         "detail": _region_psnr(err2, detail), "flat": _region_psnr(err2, ~detail),
     }
