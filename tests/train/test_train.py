@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,11 @@ from vsshiftnet.eval.ffdnet import FFDNet
 from vsshiftnet.eval.metrics import psnr, ssim, temporal
 from vsshiftnet.registry.cards import read_card, sha256_of
 from vsshiftnet.train.__main__ import main as train_main
+from vsshiftnet.train.config import TrainConfig
 from vsshiftnet.train.export import export
+from vsshiftnet.train.loop import loss_slice
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "train"
 
 
 def _params(path: Path) -> dict[str, torch.Tensor]:
@@ -22,7 +27,8 @@ def _params(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize(("task", "loss", "frames"),
-                         [("denoise", "l1", "all"), ("deblur", "charbonnier", "interior")])
+                         [("denoise", "l1", "all"), ("deblur", "charbonnier", "interior"),
+                          ("deblur", "l1", "context")])
 def test_three_steps(media: Path, tiny_toml, tmp_path: Path, task: str, loss: str,
                      frames: str) -> None:
     out = tmp_path / "run"
@@ -32,6 +38,23 @@ def test_three_steps(media: Path, tiny_toml, tmp_path: Path, task: str, loss: st
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("val" in r for r in recs) and any("loss" in r for r in recs)
     assert (out / "val.csv").read_text().startswith("step,")
+
+
+def test_context_loss_frames_follow_the_nets_reach() -> None:
+    """loss_frames = "context" keeps the frames whose whole reach is inside the crop: the
+    one-sided deblurrer's last ones, the two-sided denoiser's middle ones."""
+    def with_(path: str, frames: int) -> TrainConfig:
+        c = TrainConfig.load(CONFIGS / path)
+        return replace(c, data=replace(c.data, frames=frames),
+                       optim=replace(c.optim, loss_frames="context"))
+
+    assert loss_slice(with_("deblur-cpu-r9.toml", 7)) == slice(4, 7)
+    assert loss_slice(with_("denoise-cpu12-r22.toml", 7)) == slice(2, 5)
+    with pytest.raises(ValueError, match=r"frames must be more than 4 \(is 4\)"):
+        loss_slice(with_("denoise-cpu12-r22.toml", 4))
+    with pytest.raises(ValueError, match="'all', 'interior' or 'context'"):
+        c = TrainConfig.load(CONFIGS / "denoise-cpu12-r22.toml")
+        loss_slice(replace(c, optim=replace(c.optim, loss_frames="middle")))
 
 
 def test_resume_is_bit_exact(media: Path, tiny_toml, tmp_path: Path) -> None:
@@ -331,7 +354,7 @@ def test_eval_runs_models_through_the_plugins_windows(media: Path, tmp_path: Pat
     # the whole clip; with mirrored ends the end frames change (which way is better is
     # tested on natural content: tests/test_models.py)
     assert auto["psnr"] == pytest.approx(whole["psnr"], abs=1e-3)
-    assert abs(mirrored["psnr_ends"] - auto["psnr_ends"]) > 0.01
+    assert abs(mirrored["psnr_ends"] - auto["psnr_ends"]) > 3e-3  # r23: 0.008 dB
 
 
 def test_eval_on_yuv420_noise_sweeps_every_sigma_method(media: Path, tiny_toml,
@@ -351,3 +374,30 @@ def test_eval_on_yuv420_noise_sweeps_every_sigma_method(media: Path, tiny_toml,
     assert s["noisy input"]["s25"]["setting"] == ""
     with pytest.raises(SystemExit):  # the card keeps the RGB table
         eval_main(["--noise", "yuv420", "--card", str(tmp_path / "x.toml")])
+
+
+def test_eval_windows_take_the_length_pad_given(media: Path, tmp_path: Path) -> None:
+    """The default denoiser reaches 2 frames each way: windows with 2 context frames (none
+    made up beyond the clip) give the whole clip's result, windows without context do
+    not at the seam between windows."""
+    from vsshiftnet.eval.__main__ import main as eval_main
+    manifest = json.loads((media / "manifest.json").read_text())
+    manifest["clips"]["gamma"].update(segments=[[0, 12]], cuts=[])  # one 12-frame shot
+    (media / "manifest.json").write_text(json.dumps(manifest))
+
+    def psnr_of(pad: int) -> tuple[float, float]:
+        out = tmp_path / "e.json"
+        assert eval_main(["--model", "denoise-cpu12", "--windows-as", "whole", "trim",
+                          "--length-pad", str(pad), "--baselines", "--sigmas", "25",
+                          "--frames", "12", "--crop", "32", "--threads", "1", "--no-fps",
+                          "--json", str(out)]) == 0
+        s = json.loads(out.read_text())["summary"]
+        return (s["denoise-cpu12"]["s25"]["psnr"],
+                s[f"denoise-cpu12 [windows pad {pad}, ends trim]"]["s25"]["psnr"])
+
+    whole, pad2 = psnr_of(2)
+    assert pad2 == pytest.approx(whole, abs=2e-3)
+    whole, pad0 = psnr_of(0)
+    assert whole - pad0 > 0.02  # 0.056 dB when written
+    with pytest.raises(SystemExit):
+        eval_main(["--length-pad", "-1"])

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                     "the plugin's windows (8 frames + 2 context each side) with the engine's "
                     "choice at the clip's ends (auto), mirrored context (mirror) or none "
                     "beyond the ends (trim); several give a row each")
+    ap.add_argument("--length-pad", type=int, metavar="N",
+                    help="context frames of the --windows-as windows (default: the plugin's, "
+                    "2); a one-sided model takes them all before its outputs")
     ap.add_argument("--json", type=Path, default=Path("runs/eval/eval.json"))
     ap.add_argument("--png", type=Path, help="write a noisy/V-BM3D/ours/clean comparison PNG")
     ap.add_argument("--card", type=Path, help="model card TOML whose [quality] table to fill")
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(e not in ENSEMBLE_SIZES for e in args.ensemble):
         ap.error(f"--ensemble takes {', '.join(map(str, ENSEMBLE_SIZES))}, not "
                  f"{' '.join(map(str, args.ensemble))}")
+    if args.length_pad is not None and args.length_pad < 0:
+        ap.error(f"--length-pad takes 0 or more frames, not {args.length_pad}")
     if args.card and args.noise != "rgb":
         ap.error("--card records the RGB-noise table; run --noise yuv420 without --card")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         backends=tuple(args.backend or ["auto"]), ensembles=tuple(args.ensemble),
         seed=args.seed,
         keep_outputs=args.png is not None, noise=args.noise,
-        regions=args.regions, windows_as=tuple(args.windows_as))
+        regions=args.regions, windows_as=tuple(args.windows_as),
+        length_pad=args.length_pad)
     result = evaluate(opts)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     saved = {k: v for k, v in result.items() if k not in ("outputs", "items")}

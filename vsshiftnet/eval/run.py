@@ -54,6 +54,7 @@ class EvalOptions:
     # (8 outputs, 2 context frames each side) with the engine's choice at the clip's ends
     # ("auto"), mirrored context ("mirror") or none beyond the ends ("trim")
     windows_as: tuple[str, ...] = ("whole",)
+    length_pad: int | None = None  # context frames of those windows (None: the plugin's default)
     seed: int = 1234
     keep_outputs: bool = False
     noise: str = "rgb"  # or "yuv420": the noise of decoded 4:2:0 video (make_val_set)
@@ -64,7 +65,7 @@ WINDOWS_AS = ("whole", "auto", "mirror", "trim")
 
 
 def _model_method(source: str, backend: str = "auto", threads: int = 0,
-                  ensemble: int = 1, windows_as: str = "whole"
+                  ensemble: int = 1, windows_as: str = "whole", length_pad: int | None = None
                   ) -> tuple[str, torch.nn.Module, Method]:
     from vsshiftnet import load_model
 
@@ -83,16 +84,18 @@ def _model_method(source: str, backend: str = "auto", threads: int = 0,
         name = f"{name} [{restorer.backend.name} {restorer.backend.precision}]"
     if ensemble > 1:
         name = f"{name} x{ensemble}"
+    from vsshiftnet.engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, plan_window
+
+    pad = DEFAULT_LENGTH_PAD if length_pad is None else length_pad
     if windows_as != "whole":
-        name = f"{name} [windows, ends {windows_as}]"
+        name = f"{name} [windows{'' if length_pad is None else f' pad {pad}'}, ends {windows_as}]"
 
     def run(clip: np.ndarray, sigma: float) -> np.ndarray:
         clip = np.ascontiguousarray(clip, np.float32)
         s = sigma if net.config.task == "denoise" else None
         if windows_as == "whole":
             return restorer.run(clip, s)
-        from vsshiftnet.engine import DEFAULT_LENGTH, DEFAULT_LENGTH_PAD, plan_window
-        out, n, pad = [], 0, DEFAULT_LENGTH_PAD
+        out, n = [], 0
         while n < len(clip):  # as the plugin plans them
             win = plan_window(n, len(clip), DEFAULT_LENGTH, pad,
                               pad_after=restorer.pad_after(pad),
@@ -184,7 +187,7 @@ def evaluate(o: EvalOptions) -> dict[str, Any]:
         for b in o.backends:
             for e in o.ensembles:
                 for wa in o.windows_as:
-                    name, net, fn = _model_method(m, b, o.threads, e, wa)
+                    name, net, fn = _model_method(m, b, o.threads, e, wa, o.length_pad)
                     methods[name] = [("", fn)]
                     nets[name] = net
     methods.update(_baselines(o))

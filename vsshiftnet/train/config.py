@@ -23,7 +23,9 @@ class OptimConfig:
     clip_grad: float = 0.01  # gradient-norm clipping as the original recipe (0 = off)
     loss: str = "charbonnier"  # "l1" | "charbonnier" | "psnr" (minus each clip's PSNR)
     charbonnier_eps: float = 1e-3
-    loss_frames: str = "all"  # "all" | "interior" (drop `interior_margin` frames each end)
+    # "all" | "interior" (drop `interior_margin` frames each end) | "context" (only frames
+    # whose whole temporal reach is inside the training clip)
+    loss_frames: str = "all"
     interior_margin: int = 1
     # weight of a temporal term: mean |(out[t+1]-out[t]) - (gt[t+1]-gt[t])|, the eval's
     # flicker as a loss (0 = off)

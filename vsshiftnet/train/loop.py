@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vsshiftnet.arch import ShiftNet
+from vsshiftnet.arch.complexity import temporal_reach_sides
 from vsshiftnet.data.dataset import TrainSampler, ValItem, load_sources, make_val_set
 from vsshiftnet.data.degrade import NoiseConfig
 from vsshiftnet.train.config import TrainConfig
@@ -109,13 +110,29 @@ def _mean_sigma_weight(noise: NoiseConfig, p: float, offset: float) -> float:
 
 
 def loss_slice(cfg: TrainConfig) -> slice | None:
-    """Frames the loss sees; stage 3 is skipped for the others (the net's `keep`)."""
-    if cfg.optim.loss_frames == "all":
+    """Frames the loss sees; stage 3 is skipped for the others (the net's `keep`).
+
+    "context": only frames whose whole temporal reach lies inside the training clip, as
+    nearly every frame of a long clip at inference. The others see the clip's edge (a
+    shift that copies the frame unpermuted), which a 5-frame crop otherwise makes most of
+    the loss: a one-sided net with 4 frames of reach never trained its last shift's input.
+    """
+    kind, t = cfg.optim.loss_frames, cfg.data.frames
+    if kind == "all":
         return None
+    if kind == "context":
+        past, future = temporal_reach_sides(cfg.model)
+        if t <= past + future:
+            raise ValueError(f"loss_frames='context': the net reaches {past} frames back and "
+                             f"{future} ahead, so [data] frames must be more than "
+                             f"{past + future} (is {t})")
+        return slice(past, t - future)
+    if kind != "interior":
+        raise ValueError(f"loss_frames must be 'all', 'interior' or 'context', not {kind!r}")
     m = cfg.optim.interior_margin
-    if cfg.data.frames <= 2 * m:
+    if t <= 2 * m:
         raise ValueError(f"loss_frames='interior' with margin {m} needs more than {2 * m} frames")
-    return slice(m, cfg.data.frames - m)
+    return slice(m, t - m)
 
 
 def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:

@@ -114,10 +114,13 @@ def run_config(name: str, spec: dict[str, Any], *, pack: Path, device: str, smok
     if device == "cpu":  # several processes share few cores: more threads only spin-wait
         raw["threads"] = 1
     raw.pop("name", None)
+    from vsshiftnet.train.loop import loss_slice
     try:
-        return TrainConfig.from_dict(raw), resume
+        cfg = TrainConfig.from_dict(raw)
+        loss_slice(cfg)  # loss frames that the crop cannot hold stop here, not mid-run
     except (TypeError, ValueError) as e:
         raise SprintError(f"run {name}: bad config: {e}") from e
+    return cfg, resume
 
 
 def share_workers(plan: dict[str, dict[str, Any]], cores: int) -> dict[str, int]:
