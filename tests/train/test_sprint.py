@@ -14,7 +14,13 @@ import pytest
 import torch
 
 from vsshiftnet.data.pack import PackError, keep_runs, pack_segments, verify_pack, write_pack
-from vsshiftnet.train.sprint import DEFAULT_PLAN, compact_state, load_plan
+from vsshiftnet.train.sprint import (
+    DEFAULT_PLAN,
+    SprintError,
+    compact_state,
+    load_plan,
+    run_config,
+)
 
 from .conftest import _clip
 
@@ -197,3 +203,15 @@ def test_sprint_stops_at_once_on_a_bad_pack(media_like_fetch: Path, tmp_path: Pa
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sprint: ") and "damaged" in lines[0]
+
+
+def test_a_run_whose_crop_cannot_hold_its_loss_frames_is_one_line(tmp_path: Path) -> None:
+    """The shipped deblurrer trains on frames with all 4 past frames in the crop: a plan
+    that cuts its crops to 4 frames is refused before any training, naming the run."""
+    spec = {"resume": "models/training/deblur-cpu-r9.last.pt", "overrides": {},
+            "smoke": {"data": {"frames": 4}}}
+    with pytest.raises(SprintError, match=r"run deblur-cpu: bad config: .*more than 4 \(is 4\)"):
+        run_config("deblur-cpu", spec, pack=tmp_path, device="cpu", smoke=True, workers=0)
+    cfg, _ = run_config("deblur-cpu", {**spec, "smoke": {"data": {"frames": 5}}}, pack=tmp_path,
+                        device="cpu", smoke=True, workers=0)
+    assert cfg.data.frames == 5 and cfg.optim.loss_frames == "context"
