@@ -200,6 +200,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out: Path, *, resume: Path | None = None,
                  warm_restart: bool = False) -> None:
         self.cfg, self.out = cfg, out
+        self.keep = loss_slice(cfg)  # fixed by the model and the crop: checked before any work
         out.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(cfg.threads)
         random.seed(cfg.seed)
@@ -365,7 +366,7 @@ class Trainer:
         if batch is None:
             batch = tuple(torch.from_numpy(a) for a in self.sampler.batch(self.step))
         clean, inp, nmap = (t.to(self.device, non_blocking=True) for t in batch)
-        keep = loss_slice(cfg)
+        keep = self.keep
         nm = nmap if cfg.model.task == "denoise" else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=cfg.amp == "bf16"):
