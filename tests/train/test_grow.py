@@ -1,4 +1,5 @@
-"""Growing a trained network by slim U-Nets: same output, then it trains on from there."""
+"""Growing a trained network (slim U-Nets, full-resolution width): same output, then it
+trains on from there."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from vsshiftnet.arch import ShiftNet, cpu_config
 from vsshiftnet.train.__main__ import main as train_main
-from vsshiftnet.train.grow import grow_params
+from vsshiftnet.train.grow import grow_params, widen_params
 from vsshiftnet.train.grow import main as grow_main
 
 
@@ -37,6 +38,36 @@ def test_grown_network_computes_the_same(task: str) -> None:
     # the added U-Nets are not dead: their lower levels keep a random start
     assert new_sd["orb2.encoder_level2.0.body.2.weight"].abs().sum() > 0
     assert float((new_sd["orb2.up21.up.1.weight"]).abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize(("task", "tail"), [("denoise", "cat"), ("deblur", "cat"),
+                                          ("denoise", "add")])
+def test_widened_network_computes_the_same(task: str, tail: str) -> None:
+    torch.manual_seed(0)
+    cfg = cpu_config(task, c0=4, c=16, growth=2).with_(tail=tail)
+    old = _trained_like(ShiftNet(cfg))
+    new_sd = widen_params(old.state_dict(), cfg, 7)
+    new = ShiftNet(cfg.with_(c0=7)).eval()
+    new.load_state_dict(new_sd)
+    x = torch.rand(1, 5, 3, 24, 32)
+    noise = torch.full((1, 5, 1, 24, 32), 0.1) if task == "denoise" else None
+    with torch.no_grad():
+        a, b = old(x, noise), new(x, noise)
+    assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
+    # old weights kept where they were; stage 3's concatenated input spread part by part
+    w_old, w_new = old.state_dict()["rconcat.weight"], new_sd["rconcat.weight"]
+    for part in range(3):
+        assert torch.equal(w_new[:4, 7 * part:7 * part + 4], w_old[:, 4 * part:4 * part + 4])
+        assert float(w_new[:4, 7 * part + 4:7 * part + 7].abs().sum()) == 0.0
+    # new channels start live: random weights into them, so they carry signal at once
+    assert float(w_new[4:].abs().sum()) > 0
+    assert float(new_sd["feat_extract.0.weight"][4:].abs().sum()) > 0
+
+
+def test_widening_refuses_to_narrow() -> None:
+    cfg = cpu_config("denoise", c0=4, c=16, growth=2)
+    with pytest.raises(ValueError, match="--c0 5"):
+        widen_params(ShiftNet(cfg).state_dict(), cfg, 4)
 
 
 def test_grow_refuses_to_shrink() -> None:
@@ -69,3 +100,19 @@ def test_grown_checkpoint_trains_on(media: Path, tiny_toml, tmp_path: Path,
     assert "--unets 3" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         grow_main([str(tmp_path / "none.pt"), "--unets", "2", "--out", str(tmp_path / "y.pt")])
+    # wider: the same network computes the same, and trains on with the wider config
+    wide = tmp_path / "wide.pt"
+    assert grow_main([str(tmp_path / "a/last.pt"), "--c0", "6", "--out", str(wide)]) == 0
+    ck = torch.load(wide, map_location="cpu", weights_only=False)
+    assert ck["config"]["c0"] == 6 and ck["train_config"]["model"]["c0"] == 6
+    assert ck["grown_from"] == {"unets": 1, "c0": 4, "step": 2}
+    wide_toml = tmp_path / "wide.toml"
+    wide_toml.write_text(Path(cfg).read_text().replace("c0 = 4\n", "c0 = 6\n"))
+    assert train_main(["--resume", str(wide), "--config", str(wide_toml), "--out",
+                       str(tmp_path / "c"), "--warm-restart", "--steps", "4"]) == 0
+    after = torch.load(tmp_path / "c/last.pt", map_location="cpu", weights_only=False)
+    assert after["step"] == 4 and after["config"]["c0"] == 6
+    # the zeros from new channels into old ones moved off zero
+    assert float(after["params"]["conv_last.weight"][:, 4:].abs().sum()) > 0
+    assert grow_main([str(wide), "--c0", "6", "--out", str(tmp_path / "z.pt")]) == 2
+    assert "--c0 7" in capsys.readouterr().err
