@@ -111,11 +111,11 @@ def widen_params(params: dict[str, torch.Tensor], cfg: ShiftNetConfig, c0: int, 
             raise ValueError(f"grow: weight {k} does not fit the wider layout; is the "
                              "checkpoint's config the one its weights were trained with?")
         old, new = v.detach().to(torch.float32), sd[k]
-        where = [_spread(n, m, concat.get(k, 1) if d == 1 else 1) if m != n
-                 else torch.arange(n) for d, (n, m) in enumerate(zip(old.shape, new.shape))]
         if any(m < n for n, m in zip(old.shape, new.shape)):
             raise ValueError(f"grow: weight {k} would shrink ({tuple(old.shape)} -> "
                              f"{tuple(new.shape)})")
+        where = [_spread(n, m, concat.get(k, 1) if d == 1 else 1) if m != n
+                 else torch.arange(n) for d, (n, m) in enumerate(zip(old.shape, new.shape))]
         new[torch.meshgrid(*where, indexing="ij")] = old
         if new.dim() >= 2 and new.shape[1] != old.shape[1]:
             # new input channels must not reach old output channels
