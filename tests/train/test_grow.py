@@ -22,6 +22,14 @@ def _trained_like(net: ShiftNet) -> ShiftNet:
     return net.eval()
 
 
+def _outputs(old: ShiftNet, new: ShiftNet, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both networks' output for the same random clip."""
+    x = torch.rand(1, 5, 3, 24, 32)
+    noise = torch.full((1, 5, 1, 24, 32), 0.1) if task == "denoise" else None
+    with torch.no_grad():
+        return old(x, noise), new(x, noise)
+
+
 @pytest.mark.parametrize("task", ["denoise", "deblur"])
 def test_grown_network_computes_the_same(task: str) -> None:
     torch.manual_seed(0)
@@ -30,10 +38,7 @@ def test_grown_network_computes_the_same(task: str) -> None:
     new_sd = grow_params(old.state_dict(), cfg, 3)
     new = ShiftNet(cfg.with_(unets=3, unets_registered=3)).eval()
     new.load_state_dict(new_sd)
-    x = torch.rand(1, 5, 3, 24, 32)
-    noise = torch.full((1, 5, 1, 24, 32), 0.1) if task == "denoise" else None
-    with torch.no_grad():
-        a, b = old(x, noise), new(x, noise)
+    a, b = _outputs(old, new, task)
     assert torch.allclose(a, b, atol=1e-6), float((a - b).abs().max())
     # the added U-Nets are not dead: their lower levels keep a random start
     assert new_sd["orb2.encoder_level2.0.body.2.weight"].abs().sum() > 0
@@ -49,10 +54,7 @@ def test_widened_network_computes_the_same(task: str, tail: str) -> None:
     new_sd = widen_params(old.state_dict(), cfg, 7)
     new = ShiftNet(cfg.with_(c0=7)).eval()
     new.load_state_dict(new_sd)
-    x = torch.rand(1, 5, 3, 24, 32)
-    noise = torch.full((1, 5, 1, 24, 32), 0.1) if task == "denoise" else None
-    with torch.no_grad():
-        a, b = old(x, noise), new(x, noise)
+    a, b = _outputs(old, new, task)
     assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
     # old weights kept where they were; stage 3's concatenated input spread part by part
     w_old, w_new = old.state_dict()["rconcat.weight"], new_sd["rconcat.weight"]
