@@ -10,6 +10,7 @@ import torch
 from vsshiftnet import ModelError, load_model
 from vsshiftnet.arch import OFFICIAL, ShiftNet, ShiftNetConfig, cpu_config
 from vsshiftnet.arch.complexity import temporal_reach, temporal_reach_sides
+from vsshiftnet.arch.shift import temporal_shift
 
 from ..conftest import tiny_net
 
@@ -57,11 +58,16 @@ def test_frames_interact_only_through_time_shifts() -> None:
     assert temporal_reach(net.config) >= 4
 
 
-@pytest.mark.parametrize("alternate", [False, True])
-def test_one_pair_groups_see_the_past_or_both_sides(alternate: bool) -> None:
+@pytest.mark.parametrize(("alternate", "steps", "sides"), [
+    (False, (), (4, 0)), (True, (), (2, 2)), (True, (1, 2, 2, 1), (3, 3)),
+    (False, (1, 2, 2, 1), (6, 0))])
+def test_one_pair_groups_see_the_past_or_both_sides(
+        alternate: bool, steps: tuple[int, ...], sides: tuple[int, int]) -> None:
     # one pair per group (the CPU models): in the paper's order every shift goes forward
-    # and frames see only the past; alternate_groups gives two groups to each direction
-    cfg = cpu_config("denoise", c0=4, c=16, growth=2, pairs=1).with_(alternate_groups=alternate)
+    # and frames see only the past; alternate_groups gives two groups to each direction;
+    # shift steps of 2 in the low-resolution groups reach further at the same cost
+    cfg = cpu_config("denoise", c0=4, c=16, growth=2, pairs=1).with_(
+        alternate_groups=alternate, shift_steps=steps)
     torch.manual_seed(0)
     net = ShiftNet(cfg).eval()
     with torch.no_grad():
@@ -75,11 +81,11 @@ def test_one_pair_groups_see_the_past_or_both_sides(alternate: bool) -> None:
     with torch.no_grad():
         d = (net(x, nm) - net(x2, nm)).abs().amax(dim=(0, 2, 3, 4))
     past, future = temporal_reach_sides(cfg)
-    assert (past, future) == ((2, 2) if alternate else (4, 0))
+    assert (past, future) == sides
     reached = [t for t in range(9) if d[t] > 0]
-    assert reached == list(range(4 - future, 5 + past))
+    assert reached == list(range(max(4 - future, 0), min(5 + past, 9)))
     # the same parameters either way: a checkpoint of one loads into the other
-    assert ShiftNet(cfg.with_(alternate_groups=not alternate)).load_state_dict(
+    assert ShiftNet(cfg.with_(alternate_groups=not alternate, shift_steps=())).load_state_dict(
         net.state_dict())
     assert ShiftNetConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -107,6 +113,32 @@ def test_config_validation_and_round_trip() -> None:
         cpu_config("denoise", c=40)
     with pytest.raises(ValueError, match="unknown keys"):
         ShiftNetConfig.from_dict({"task": "denoise", "width": 3})
+    with pytest.raises(ValueError, match=r"one entry per GSTS group \(4\), not 2"):
+        cpu_config("denoise", pairs=1).with_(shift_steps=(1, 2))
+    with pytest.raises(ValueError, match="at least 1 frame"):
+        cpu_config("denoise", pairs=1).with_(shift_steps=(1, 0, 0, 1))
+
+
+@pytest.mark.parametrize("circular", [False, True])
+def test_temporal_shift_by_two_frames(circular: bool) -> None:
+    # frame t's moved half comes from t - 2 (forward) or t + 2 (backward); at a "keep"
+    # border the frames without a source stay as they are
+    frames = 5
+    x = torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1).expand(frames, 4, 1, 1)
+    x = x + torch.tensor([0.0, 0.0, 0.5, 0.5]).view(1, 4, 1, 1)  # mark the halves
+    fwd = temporal_shift(x, frames, forward=True, circular=circular, step=2)[:, :, 0, 0]
+    bwd = temporal_shift(x, frames, forward=False, circular=circular, step=2)[:, :, 0, 0]
+    for t in range(frames):
+        src = (t - 2) % frames
+        if circular or t >= 2:
+            assert fwd[t].tolist() == [src + 0.5, src + 0.5, t, t]
+        else:
+            assert fwd[t].tolist() == x[t, :, 0, 0].tolist()
+        src = (t + 2) % frames
+        if circular or t < frames - 2:
+            assert bwd[t].tolist() == [t + 0.5, t + 0.5, src, src]
+        else:
+            assert bwd[t].tolist() == x[t, :, 0, 0].tolist()
 
 
 def _save(sd: dict, path: Path) -> Path:

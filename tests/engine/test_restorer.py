@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from vsshiftnet.arch import ShiftNet
 from vsshiftnet.engine import FrameCache, Restorer, StreamRestorer, WindowCache, plan_window
 from vsshiftnet.engine import tiles as tiling
 
@@ -225,6 +226,22 @@ def test_windowed_equals_whole_clip_with_enough_context() -> None:
     assert np.abs(windowed - whole).max() < 1e-5
     errors = [np.abs(_random_access(r, frames, 4, p, set()) - whole).max() for p in (0, 2, 5)]
     assert errors[0] > errors[-1]  # more context, closer to the whole-clip result
+
+
+def test_windows_take_a_longer_reach_from_the_shift_steps() -> None:
+    # one-pair groups alternating in direction, the low-resolution ones shifting 2 frames:
+    # 3 frames of reach each side; windows with that much context equal the whole clip
+    frames = _clip(12, 16, 16)
+    net = tiny_net(pairs=1)
+    cfg = net.config.with_(alternate_groups=True, shift_steps=(1, 2, 2, 1))
+    dilated = ShiftNet(cfg)
+    dilated.load_state_dict(net.state_dict())
+    r = Restorer(dilated.eval(), device="cpu", fp16=False)
+    assert (r.future_reach, r.pad_after(8)) == (3, 3)
+    win = plan_window(0, 12, 12, 8)
+    whole = r.run_window(win, frames.__getitem__, 20.0, cache=r.feature_cache(8))
+    assert np.abs(_random_access(r, frames, 4, 3, set()) - whole).max() < 1e-5
+    assert np.abs(_random_access(r, frames, 4, 2, set()) - whole).max() > 1e-3
 
 
 def test_engine_bench_table(tmp_path, capsys) -> None:

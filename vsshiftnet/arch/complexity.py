@@ -47,12 +47,12 @@ def macs_per_frame(config: ShiftNetConfig, size: int = 256, frames: int = 6) -> 
 
 def temporal_reach_sides(config: ShiftNetConfig) -> tuple[int, int]:
     """(past, future): how many frames back and ahead an output frame sees. Information
-    moves one frame forward per forward temporal shift and one back per backward shift."""
+    moves a group's step forward per forward temporal shift and back per backward shift."""
     past = future = 0
-    groups = sum(config.dec_blocks) + (sum(config.enc_blocks) if config.enc_gsts else 0)
-    for g in range(groups):
+    for g in range(config.gsts_groups):
         fwd = (config.pairs + config.first_shift_forward(g)) // 2
-        past, future = past + fwd, future + config.pairs - fwd
+        step = config.shift_step(g)
+        past, future = past + fwd * step, future + (config.pairs - fwd) * step
     if config.shift_cabs:  # four temporal-shift CABs, alternating direction
         past, future = past + 2, future + 2
     return past, future

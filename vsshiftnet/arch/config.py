@@ -43,6 +43,10 @@ class ShiftNetConfig:
     # the network sees only past frames. True alternates the first shift's direction from
     # group to group (in execution order), so one-pair groups see both sides at no cost.
     alternate_groups: bool = False
+    # frames each GSTS group's temporal shifts move, one entry per group in execution order
+    # (encoder levels down, decoder levels up); empty = 1 for every group, the paper's. A
+    # step of 2 in the low-resolution groups lengthens the temporal reach at no cost.
+    shift_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +70,11 @@ class ShiftNetConfig:
             problems.append("shift_cabs needs at least 2 blocks at encoder level 1")
         if self.stem not in (1, 2):
             problems.append(f"stem={self.stem} must be 1 (none) or 2 (pixel-unshuffle by 2)")
+        if self.shift_steps and len(self.shift_steps) != self.gsts_groups:
+            problems.append(f"shift_steps needs one entry per GSTS group ({self.gsts_groups}), "
+                            f"not {len(self.shift_steps)}")
+        if any(s < 1 for s in self.shift_steps):
+            problems.append("every shift step must be at least 1 frame")
         if min(self.c0, self.growth, self.pairs, self.ca_reduction) < 1:
             problems.append("c0, growth, pairs and ca_reduction must be positive")
         if problems:
@@ -74,6 +83,15 @@ class ShiftNetConfig:
     def first_shift_forward(self, group: int) -> bool:
         """Whether the GSTS group at this position (in execution order) starts forward."""
         return not (self.alternate_groups and group % 2)
+
+    def shift_step(self, group: int) -> int:
+        """Frames the temporal shifts of the GSTS group at this position move."""
+        return self.shift_steps[group] if self.shift_steps else 1
+
+    @property
+    def gsts_groups(self) -> int:
+        """GSTS groups in the fusion stage (decoder levels, and encoder levels if enc_gsts)."""
+        return sum(self.dec_blocks) + (sum(self.enc_blocks) if self.enc_gsts else 0)
 
     @property
     def multiple(self) -> int:
@@ -89,6 +107,7 @@ class ShiftNetConfig:
         d = asdict(self)
         d["enc_blocks"] = list(self.enc_blocks)
         d["dec_blocks"] = list(self.dec_blocks)
+        d["shift_steps"] = list(self.shift_steps)
         return d
 
     @classmethod
@@ -98,7 +117,7 @@ class ShiftNetConfig:
         if unknown:
             raise ValueError(f"ShiftNetConfig: unknown keys {unknown}; known: {sorted(known)}")
         d = dict(d)
-        for k in ("enc_blocks", "dec_blocks"):
+        for k in ("enc_blocks", "dec_blocks", "shift_steps"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)

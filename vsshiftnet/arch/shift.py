@@ -19,24 +19,26 @@ INNER_OFFSETS = ((4, 4), (4, 0), (4, -4), (0, 4), (0, -4), (-4, 4), (-4, 0), (-4
 _REACH = 8
 
 
-def temporal_shift(x: Tensor, frames: int, forward: bool, circular: bool) -> Tensor:
-    """Move half the channels one frame along time, swapping the halves like the original.
+def temporal_shift(x: Tensor, frames: int, forward: bool, circular: bool,
+                   step: int = 1) -> Tensor:
+    """Move half the channels `step` frames along time, swapping the halves like the original.
 
-    x is (B*T, C, H, W). Forward: y[t] = cat(x[t-1][C/2:], x[t][:C/2]); backward:
-    y[t] = cat(x[t][C/2:], x[t+1][:C/2]). At the clip's end a "keep" border copies the frame
-    unchanged (not permuted); "circular" wraps around the clip.
+    x is (B*T, C, H, W). Forward: y[t] = cat(x[t-s][C/2:], x[t][:C/2]); backward:
+    y[t] = cat(x[t][C/2:], x[t+s][:C/2]). At the clip's end a "keep" border copies the
+    frames that have no source unchanged (not permuted); "circular" wraps around the clip.
     """
     n, c, h, w = x.shape
     half = c // 2
     v = x.view(n // frames, frames, c, h, w)
     if forward:
-        y = torch.cat([torch.roll(v[:, :, half:], 1, dims=1), v[:, :, :half]], dim=2)
+        y = torch.cat([torch.roll(v[:, :, half:], step, dims=1), v[:, :, :half]], dim=2)
         if not circular:
-            y = torch.cat([v[:, :1], y[:, 1:]], dim=1)
+            y = torch.cat([v[:, :step], y[:, step:]], dim=1)
     else:
-        y = torch.cat([v[:, :, half:], torch.roll(v[:, :, :half], -1, dims=1)], dim=2)
+        y = torch.cat([v[:, :, half:], torch.roll(v[:, :, :half], -step, dims=1)], dim=2)
         if not circular:
-            y = torch.cat([y[:, :-1], v[:, -1:]], dim=1)
+            k = max(frames - step, 0)
+            y = torch.cat([y[:, :k], v[:, k:]], dim=1)
     return y.reshape(n, c, h, w)
 
 
@@ -58,9 +60,9 @@ def spatial_shift(x: Tensor) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def gsts_shift(x: Tensor, frames: int, forward: bool, circular: bool) -> Tensor:
+def gsts_shift(x: Tensor, frames: int, forward: bool, circular: bool, step: int = 1) -> Tensor:
     """Temporal shift, then append a spatially shifted copy of one half: C -> 1.5 C channels."""
-    y = temporal_shift(x, frames, forward, circular)
+    y = temporal_shift(x, frames, forward, circular, step)
     half = y.shape[1] // 2
     hw = y[:, :half] if forward else y[:, half:]
     return torch.cat([y, spatial_shift(hw)], dim=1)
@@ -117,6 +119,7 @@ class GSTSGroup(nn.Module):
         super().__init__()
         self.circular = circular
         self.first_forward = first_forward
+        self.step = 1  # frames each temporal shift moves (FusionStage sets it per group)
         for p in range(pairs):
             name = "encoder_level1" if p == 0 else f"encoder_level1_{p}"
             self.add_module(name, nn.Sequential(
@@ -130,8 +133,8 @@ class GSTSGroup(nn.Module):
         for p, pair in enumerate(self.children()):
             # only the shift mixes frames; the fusion blocks are per frame
             forward = (p % 2 == 0) == self.first_forward
-            x = by_frames(pair, self.frame_chunk, gsts_shift(x, frames, forward=forward,
-                                                             circular=self.circular))
+            x = by_frames(pair, self.frame_chunk, gsts_shift(
+                x, frames, forward=forward, circular=self.circular, step=self.step))
         return x
 
 

@@ -62,6 +62,7 @@ class FusionStage(nn.Module):
             self.add_module(f"up{level + 1}{level}", SkipUpSample(c, 0))
         for i, group in enumerate(self._groups_in_order()):
             group.first_forward = cfg.first_shift_forward(i)
+            group.step = cfg.shift_step(i)
 
     def _groups_in_order(self) -> list[GSTSGroup]:
         """The GSTS groups as forward runs them: encoder levels down, decoder levels up."""
