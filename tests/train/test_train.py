@@ -73,6 +73,24 @@ def test_resume_is_bit_exact(media: Path, tiny_toml, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_with_a_config_stays_in_the_warm_restarts_cycle(media: Path, tiny_toml,
+                                                               tmp_path: Path) -> None:
+    # a run warm-restarted at step 2, stopped at 3 and resumed: naming the config again
+    # (to change threads, say) must not move the learning-rate cycle back to step 0
+    cfg = str(tiny_toml("denoise", 2))
+    train_main(["--config", cfg, "--out", str(tmp_path / "a")])
+    for name in ("b", "c"):
+        train_main(["--resume", str(tmp_path / "a/last.pt"), "--config", cfg, "--warm-restart",
+                    "--steps", "6", "--out", str(tmp_path / name), "--stop-at", "3"])
+    train_main(["--resume", str(tmp_path / "b/last.pt")])
+    train_main(["--resume", str(tmp_path / "c/last.pt"), "--config", cfg, "--steps", "6",
+                "--out", str(tmp_path / "c")])
+    ck = torch.load(tmp_path / "c/last.pt", weights_only=False)
+    assert ck["step"] == 6 and ck["train_config"]["optim"]["cycle_start"] == 2
+    b, c = _params(tmp_path / "b/last.pt"), _params(tmp_path / "c/last.pt")
+    assert all(torch.equal(b[k], c[k]) for k in b)
+
+
 def test_compiled_training_step_matches_eager(media: Path, tiny_toml, tmp_path: Path) -> None:
     """`--compile` (torch.compile through the C++ backend here) trains the same network:
     the first step's loss (same weights, same batch) agrees, the checkpoint keeps plain

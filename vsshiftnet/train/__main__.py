@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             for k in ("train_clips", "photos"):
                 if k in stored.get("data", {}):
                     raw.setdefault("data", {})[k] = stored["data"][k]
+        start = (stored or {}).get("optim", {}).get("cycle_start")
+        if start is not None and not args.warm_restart:
+            # the run goes on in its own cycle (a warm restart's), not in one from step 0
+            raw.setdefault("optim", {})["cycle_start"] = start
         cfg = TrainConfig.from_dict(raw)
         # a config names a run of its own: resuming a committed checkpoint from
         # models/training with a new config must not write best.pt and friends beside it
