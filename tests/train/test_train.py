@@ -255,6 +255,12 @@ def test_region_psnr_says_where_the_error_is() -> None:
     late[-1] += 0.05  # the last frame only
     r = region_psnr(late, ref)
     assert r["ends"] < 40 and r["middle"] > 100
+    ref7 = np.concatenate([ref, ref[:2]])
+    inner = ref7.copy()
+    inner[3] += 0.05  # 7 frames: only frame 3 has 3 frames on each side
+    r = region_psnr(inner, ref7)
+    assert r["inner"] == pytest.approx(26.02, abs=0.01) and r["ends"] > 100
+    assert np.isnan(region_psnr(ref, ref)["inner"])  # 5 frames: none has 3 on each side
     textured = ref + np.where(np.arange(80) < 40, 0.05, 0.0).astype(np.float32)
     r = region_psnr(textured, ref)  # the detailed half has the error
     assert r["detail"] < 40 and r["flat"] > 40

@@ -61,7 +61,8 @@ def temporal(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
             "flicker": float(np.abs(do - dg).mean() * 255)}
 
 
-REGIONS = ("border", "interior", "ends", "middle", "detail", "flat")
+REGIONS = ("border", "interior", "ends", "middle", "inner", "detail", "flat")
+INNER = 3  # "inner" frames have this many frames or more on each side
 
 
 def _region_psnr(err2: np.ndarray, mask: np.ndarray) -> float:
@@ -75,7 +76,9 @@ def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, f
 
     border / interior: pixels within `band` of a frame edge or not (the band shrinks to a
     quarter of the shorter side on small frames); ends / middle: the first and last frames or
-    the others (a temporal model sees fewer neighbours at the ends); detail / flat: pixels
+    the others (a temporal model sees fewer neighbours at the ends); inner: the frames with
+    INNER or more frames on each side (all of a reach that long is inside the clip, as for
+    nearly every frame of a long clip); detail / flat: pixels
     whose local gradient in the ground truth is above or below that frame's median.
     """
     t, _, h, w = ref.shape
@@ -90,9 +93,12 @@ def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, f
     gy = F.pad(luma[..., 1:, :] - luma[..., :-1, :], (0, 0, 0, 1)).abs()
     grad = F.avg_pool2d(gx + gy, 5, stride=1, padding=2, count_include_pad=False)[:, 0].numpy()
     detail = grad > np.median(grad.reshape(t, -1), axis=1)[:, None, None]
-    ends = ends[:, None, None]
+    inner = np.zeros(t, bool)
+    inner[INNER:t - INNER] = True
+    ends, inner = ends[:, None, None], inner[:, None, None]
     return {
         "border": _region_psnr(err2, border), "interior": _region_psnr(err2, ~border),
         "ends": _region_psnr(err2, ends), "middle": _region_psnr(err2, ~ends),
+        "inner": _region_psnr(err2, inner),
         "detail": _region_psnr(err2, detail), "flat": _region_psnr(err2, ~detail),
     }

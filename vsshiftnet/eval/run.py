@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from vsshiftnet.data.dataset import DataConfig, ValItem, load_sources, make_val_set
 from vsshiftnet.data.degrade import add_noise
 from vsshiftnet.eval import baselines as B
-from vsshiftnet.eval.metrics import REGIONS, psnr, region_psnr, ssim, temporal
+from vsshiftnet.eval.metrics import INNER, REGIONS, psnr, region_psnr, ssim, temporal
 
 log = logging.getLogger(__name__)
 
@@ -318,12 +318,15 @@ def _regions_table(r: dict[str, Any], keys: list[str]) -> str:
              "|" + "---|" * (len(REGIONS) + 2)]
     for mname, s in r["summary"].items():
         for k in keys:
-            cells = [f"{s[k][f'psnr_{g}']:.2f}" for g in REGIONS]
+            # "-": a part the clips lack (no inner frames in short clips)
+            cells = [f"{v:.2f}" if not math.isnan(v := s[k][f"psnr_{g}"]) else "-"
+                     for g in REGIONS]
             lines.append(f"| {mname} | {k[1:] if k != 'all' else '-'} | " + " | ".join(cells)
                          + " |")
     lines.append("\nPSNR (dB) per part of each clip, averaged over the clips: border = "
                  "within 16 px of a frame edge, interior = the rest; ends = first and last "
-                 "frames, middle = the others; detail / flat = pixels whose local ground-truth "
+                 f"frames, middle = the others, inner = frames with {INNER} or more frames on "
+                 "each side; detail / flat = pixels whose local ground-truth "
                  "gradient is above / below the frame's median.")
     return "\n".join(lines)
 
