@@ -45,7 +45,7 @@ class ShiftNetConfig:
     alternate_groups: bool = False
     # frames each GSTS group's temporal shifts move, one entry per group in execution order
     # (encoder levels down, decoder levels up); empty = 1 for every group, the paper's. A
-    # step of 2 in the low-resolution groups lengthens the temporal reach at no cost.
+    # step of 2 lengthens the temporal reach with the same parameters and MACs.
     shift_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:

@@ -78,8 +78,8 @@ def region_psnr(out: np.ndarray, ref: np.ndarray, band: int = 16) -> dict[str, f
     quarter of the shorter side on small frames); ends / middle: the first and last frames or
     the others (a temporal model sees fewer neighbours at the ends); inner: the frames with
     INNER or more frames on each side (all of a reach that long is inside the clip, as for
-    nearly every frame of a long clip); detail / flat: pixels
-    whose local gradient in the ground truth is above or below that frame's median.
+    nearly every frame of a long clip); detail / flat: pixels whose local gradient in the
+    ground truth is above or below that frame's median.
     """
     t, _, h, w = ref.shape
     err2 = ((out.astype(np.float64) - ref.astype(np.float64)) ** 2).mean(1)  # (T, H, W)
