@@ -115,14 +115,14 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     corrupt.write_bytes(bytes(range(256)) * 16)
     audio = d / "audio.mka"
     ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", str(audio))
-    rgb = d / "rgb.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=32x32:r=5:d=0.4", "-pix_fmt", "rgb24",
-           "-c:v", "png", str(rgb))
+    y440 = d / "y440.mkv"  # 4:4:0 (vertical-only subsampling): no such y4m or RGB pipe
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=32x32:r=5:d=0.4", "-pix_fmt", "yuv440p",
+           "-c:v", "ffv1", str(y440))
     vfr = d / "vfr.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=32x32:r=25:d=0.8", "-vf",
            "setpts='N/25/TB+gte(N\\,10)*0.6/TB'", "-fps_mode", "passthrough", "-c:v",
            "ffv1", str(vfr))
-    return {"corrupt": corrupt, "audio": audio, "rgb": rgb, "vfr": vfr,
+    return {"corrupt": corrupt, "audio": audio, "y440": y440, "vfr": vfr,
             "missing": d / "nope.mkv"}
 
 
@@ -130,7 +130,7 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ("missing", "no such file"),
     ("corrupt", "ffprobe cannot read it"),
     ("audio", "no video stream"),
-    ("rgb", "unsupported pixel format 'rgb24'"),
+    ("y440", "unsupported pixel format 'yuv440p'"),
     ("vfr", "variable-frame-rate"),
 ])
 def test_bad_input(case: str, message: str, bad_inputs: dict[str, Path],

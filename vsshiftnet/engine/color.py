@@ -256,10 +256,12 @@ class YuvConverter:
         return code.astype(np.uint8 if self.fmt.bits == 8 else np.uint16)
 
     def from_rgb(self, rgb: np.ndarray) -> list[np.ndarray]:
-        """float32 (3, H, W) RGB -> integer YUV or GRAY planes."""
-        if self.fmt.rgb or self.fmt.floating:
-            raise ColorError("from_rgb writes integer YUV or GRAY planes only")
+        """float32 (3, H, W) RGB -> integer YUV, GRAY or RGB planes (R, G, B)."""
+        if self.fmt.floating:
+            raise ColorError("from_rgb writes integer planes only")
         rgb = np.asarray(rgb, dtype=np.float32)
+        if self.fmt.rgb:
+            return [self._quantize(c, self._yo, self._ys) for c in rgb]
         if self.fmt.gray:
             return [self._quantize(rgb.mean(axis=0), self._yo, self._ys)]
         r, g, b = rgb[0], rgb[1], rgb[2]

@@ -84,6 +84,9 @@ def _inputs(indir: Path, recursive: bool) -> list[Path]:
 def _external(job: Job, args: argparse.Namespace) -> None:
     """Produce y4m with the filter or vspipe and encode it with ffpipe's encoder command."""
     p = plan(job)
+    if p.info.video.layout.rgb or p.out_layout.rgb:
+        raise PipelineError(f"{job.inp}: RGB ({p.info.video.pix_fmt} in, {p.out_pix_fmt} out) "
+                            f"cannot pass through y4m (--via {args.via}); use --via ffpipe")
     tmp = temp_path(job.out)
     procs: list[FFmpegProcess] = []
     ok = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 from pathlib import Path
 
 from .color import MATRICES, SITINGS
@@ -16,6 +17,17 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     return key.lstrip("-"), value
+
+
+def _rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a rate such as 24 or 24000/1001, got "
+                                         f"{text!r}") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"the rate must be positive, got {text}")
+    return rate
 
 
 def add_colour_args(p: argparse.ArgumentParser) -> None:
@@ -47,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m vsshiftnet.ffpipe",
         description="Restore a video with Shift-Net and encode it, copying audio, subtitles, "
                     "attachments, chapters, metadata and colour tags from IN.")
-    p.add_argument("input", type=Path, metavar="IN")
-    p.add_argument("output", type=Path, metavar="OUT")
+    p.add_argument("input", type=Path, metavar="IN",
+                   help="a video, or numbered images such as scans/f%%05d.png (see --fps)")
+    p.add_argument("output", type=Path, metavar="OUT",
+                   help="a video (the extension picks the container), or numbered images "
+                   "such as out/f%%05d.png")
     add_restore_args(p)
     e = p.add_argument_group("encoding")
     e.add_argument("-c:v", "--codec", dest="codec",
@@ -75,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"frames per --resume segment (default {DEFAULT_SEGMENT})")
     r.add_argument("--allow-vfr", action="store_true",
                    help="accept variable-frame-rate input, retimed to its nominal rate")
+    r.add_argument("--fps", type=_rate, metavar="RATE",
+                   help="frame rate of an image-sequence IN such as scans/f%%05d.png "
+                   "(e.g. 24, 24000/1001; default 25)")
     add_input_args(r)
     add_ray_args(p.add_argument_group("scale-out (vsshiftnet[ray])"))
     r.add_argument("--ffmpeg", help="ffmpeg executable (default: from PATH)")
@@ -92,4 +110,5 @@ def job_from_args(args: argparse.Namespace) -> Job:
                progress=args.progress, resume=args.resume, segment=args.segment,
                allow_vfr=args.allow_vfr, matrix=args.matrix, range=args.range,
                chroma_loc=args.chroma_loc, ffmpeg=args.ffmpeg, ffprobe=args.ffprobe,
-               allow_short=args.allow_short, stream=args.stream, deinterlace=args.deinterlace)
+               allow_short=args.allow_short, stream=args.stream, deinterlace=args.deinterlace,
+               fps=args.fps)

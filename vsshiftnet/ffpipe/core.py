@@ -191,8 +191,13 @@ class FrameRestorer:
     """
 
     def __init__(self, restorer: Restorer, fmt: PlaneFormat, spec: ColorSpec,
-                 opts: RestoreOptions) -> None:
+                 opts: RestoreOptions,
+                 out: tuple[PlaneFormat, ColorSpec | None] | None = None) -> None:
+        """out: the planes and colour to write when they differ from the input's (RGB in,
+        YUV out or the reverse)."""
         self.conv = YuvConverter(fmt, spec)
+        self.out_conv = self.conv if out is None else YuvConverter(out[0], out[1] or spec)
+        self._luma = 1 if fmt.rgb else 0  # green stands in for luma
         assert opts.length is not None, "resolve the window first: RestoreOptions.fitted"
         self.stream = StreamRestorer(restorer, length=opts.length, length_pad=opts.length_pad,
                                      sigma=opts.sigma if opts.task == "denoise" else None)
@@ -214,7 +219,7 @@ class FrameRestorer:
         # held as decoded and converted tile by tile (1.5 bytes per pixel at 4:2:0 8-bit
         # instead of 6 for half-float RGB); the reader hands each frame in arrays of its own
         x = PlanarFrame(planes, self.conv, clamp=True)
-        cut = self._sc and self._is_cut(planes[0])
+        cut = self._sc and self._is_cut(planes[self._luma])
         self.cuts += cut
         return [self._back(y) for y in self.stream.push(x, scene_cut=cut)]
 
@@ -222,4 +227,4 @@ class FrameRestorer:
         return [self._back(y) for y in self.stream.finish()]
 
     def _back(self, y: np.ndarray) -> list[np.ndarray]:
-        return self.conv.from_rgb(y)
+        return self.out_conv.from_rgb(y)

@@ -26,6 +26,7 @@ from .pipeline import Job, _Plan, encoder_command, held_format, plan, temp_path
 from .procs import FFmpegProcess, PipelineError, ffmpeg_version, one_line
 from .segments import FrameTimes, Segment, frame_times, segment_size, split
 from .segtask import SegmentError, SegmentResult, restore_segment, segment_file
+from .sequence import is_pattern
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,9 @@ def _finish(v: _Video) -> None:
 
 def run_one(job: Job, opts: RayOptions) -> list[SegmentResult]:
     """ffpipe IN OUT --ray: raise PipelineError with one line when the video failed."""
+    if job.out_is_sequence or (is_pattern(job.inp) and not job.inp.exists()):
+        raise PipelineError("--ray splits videos into segments; an image sequence IN or OUT "
+                            "runs without it")
     t0 = time.time()
     (v,) = run_ray([job], opts)
     if v.error:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ from .probe import (
     probe,
 )
 from .procs import FFmpegProcess, PipelineError, Progress, encoder_pix_fmts, ffmpeg_version
+from .rawrgb import RGBFormat, RGBReader, RGBWriter, pipe_format
+from .sequence import (
+    IMAGE_CODECS,
+    Sequence,
+    SequenceError,
+    is_pattern,
+    move_into_place,
+    open_sequence,
+    out_files,
+    part_dir,
+)
 from .y4m import Y4MError, Y4MFormat, Y4MReader, Y4MWriter
 
 log = logging.getLogger(__name__)
@@ -77,6 +89,11 @@ class Job:
     allow_short: bool = False  # accept a truncated/damaged input: restore what decodes
     stream: int | None = None  # which video stream (v:N); None: the first
     deinterlace: bool = False  # bwdif before restoring; interlaced input is refused without
+    fps: Fraction | None = None  # an image-sequence input's rate (None: image2's 25)
+
+    @property
+    def out_is_sequence(self) -> bool:
+        return is_pattern(self.out) and not self.out.exists()
 
 
 @dataclasses.dataclass
@@ -97,6 +114,15 @@ class _Plan:
     ffprobe: str
     allow_short: bool = False
     deinterlace: bool = False
+    # what the restored frames go to the encoder as (None: the decoded layout, in spec);
+    # set where RGB meets YUV, so that we convert rather than the encoder's swscale
+    pipe_out: PixelLayout | None = None
+    out_spec: ColorSpec | None = None
+    sequence: Sequence | None = None  # IN is numbered images
+
+    @property
+    def out_layout(self) -> PixelLayout:
+        return self.pipe_out or pixel_layout(self.decode_pix_fmt)
 
 
 class _Interrupted(BaseException):
@@ -120,6 +146,8 @@ def _colour_tags(info: MediaInfo) -> dict[str, str]:
             "chroma_sample_location": v.chroma_location}
     if v.layout.full_range_hint and not v.color_range:
         tags["color_range"] = "pc"  # yuvj* sources: keep them full range when we drop the j
+    if tags.get("colorspace") == "gbr":
+        tags["colorspace"] = "rgb"  # ffprobe's name for it; ffmpeg's option says rgb
     return {k: x for k, x in tags.items() if x}
 
 
@@ -145,15 +173,25 @@ def color_spec(fmt: Y4MFormat | PlaneFormat, *, matrix: str | None, rng: str | N
     return ColorSpec(matrix=m, full_range=full, siting=site)
 
 
-def plane_format(fmt: Y4MFormat) -> PlaneFormat:
+def plane_format(fmt: Y4MFormat | RGBFormat) -> PlaneFormat:
+    if isinstance(fmt, RGBFormat):
+        return PlaneFormat(fmt.width, fmt.height, 0, 0, fmt.bits, rgb=True)
     ssx, ssy = fmt.subsampling
     return PlaneFormat(fmt.width, fmt.height, ssx, ssy, fmt.bits, fmt.gray)
 
 
+def _layout_format(v: VideoStream, lay: PixelLayout) -> PlaneFormat:
+    return PlaneFormat(v.width, v.height, lay.ssx, lay.ssy, lay.bits, lay.gray, lay.rgb)
+
+
 def held_format(p: _Plan) -> PlaneFormat:
     """The planes each decoded frame arrives in (what the stream holds per frame)."""
-    v, lay = p.info.video, pixel_layout(p.decode_pix_fmt)
-    return PlaneFormat(v.width, v.height, lay.ssx, lay.ssy, lay.bits, lay.gray)
+    return _layout_format(p.info.video, pixel_layout(p.decode_pix_fmt))
+
+
+def out_format(p: _Plan) -> PlaneFormat:
+    """The planes each restored frame goes to the encoder in."""
+    return _layout_format(p.info.video, p.out_layout)
 
 
 def _check_out(job: Job) -> None:
@@ -162,6 +200,21 @@ def _check_out(job: Job) -> None:
         raise PipelineError(f"output folder {out.parent} does not exist")
     if out.exists() and job.inp.exists() and out.resolve() == job.inp.resolve():
         raise PipelineError("OUT is the same file as IN")
+    if job.out_is_sequence:
+        if out.resolve() == job.inp.resolve():
+            raise PipelineError("OUT is the same image sequence as IN")
+        if job.resume:
+            raise PipelineError("--resume writes video segments; an image-sequence OUT is "
+                                "written in one go: drop --resume")
+        if out.suffix.lower() not in IMAGE_CODECS and not job.encode.codec:
+            raise PipelineError(f"{out}: no image encoder for {out.suffix or 'no extension'}"
+                                f"; use one of {', '.join(sorted(IMAGE_CODECS))} or pass -c:v")
+        if out_files(out) and not job.overwrite:
+            raise PipelineError(f"{out}: {len(out_files(out))} numbered file(s) exist, such "
+                                f"as {out_files(out)[0].name}; pass -y to replace them")
+        if not os.access(out.parent, os.W_OK):
+            raise PipelineError(f"output folder {out.parent} is not writable")
+        return
     if out.exists() and not job.overwrite:
         raise PipelineError(f"{out} exists; pass -y to overwrite it")
     if not out.suffix:
@@ -169,6 +222,35 @@ def _check_out(job: Job) -> None:
                             "(.mkv, .mp4, ...)")
     if not os.access(out.parent, os.W_OK):
         raise PipelineError(f"output folder {out.parent} is not writable")
+
+
+# RGB formats that hold fewer bits than their depth says (palette, 5-6 bit channels)
+_LOSSY_RGB = ("pal8", "rgb8", "bgr8", "rgb4", "bgr4", "rgb4_byte", "bgr4_byte", "rgb565le",
+              "rgb565be", "bgr565le", "bgr565be", "rgb555le", "rgb555be", "bgr555le",
+              "bgr555be", "rgb444le", "rgb444be", "bgr444le", "bgr444be")
+
+
+def _repacked(fmts: list[str], want: str) -> str | None:
+    """An RGB format among fmts holding exactly the samples of RGB format want (packed vs
+    planar, another channel order), so the encoder's ffmpeg only repacks them; formats
+    without alpha first."""
+    try:
+        lay = pixel_layout(want)
+    except ProbeError:
+        return None
+    if not lay.rgb:
+        return None
+    found = []
+    for f in fmts:
+        if f in _LOSSY_RGB:
+            continue
+        try:
+            other = pixel_layout(f)
+        except ProbeError:
+            continue
+        if other.rgb and other.bits == lay.bits:
+            found.append((other.drops_alpha, f))
+    return min(found)[1] if found else None
 
 
 def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str, v: VideoStream
@@ -182,23 +264,28 @@ def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str, v: VideoStream
                            out_layout.ssy)
     if odd and codec is None and enc.pix_fmt is None:
         # libx264 refuses odd sizes in 4:2:0/4:2:2; 4:4:4 at the same depth keeps every pixel.
-        out_pix_fmt = PixelLayout(0, 0, out_layout.bits).y4m_pix_fmt
+        out_pix_fmt = PixelLayout(0, 0, out_layout.bits).pipe_pix_fmt
         log.warning("%s cannot encode the odd size %dx%d in %s; encoding %s instead (pass "
                     "-c:v ffv1 to keep %s losslessly)", DEFAULT_CODEC, v.width, v.height,
-                    v.layout.y4m_pix_fmt, out_pix_fmt, v.layout.y4m_pix_fmt)
+                    v.layout.pipe_pix_fmt, out_pix_fmt, v.layout.pipe_pix_fmt)
     elif odd:
         raise PipelineError(odd)
     if codec is None:
         fmts = encoder_pix_fmts(ffmpeg_exe, DEFAULT_CODEC)
         if fmts is None or out_pix_fmt in fmts:
             codec = DEFAULT_CODEC
+        elif same := _repacked(fmts, out_pix_fmt):
+            codec, out_pix_fmt = DEFAULT_CODEC, same
         else:
             log.warning("%s cannot encode %s; using lossless %s (pass -c:v to choose)",
                         DEFAULT_CODEC, out_pix_fmt, FALLBACK_CODEC)
             codec = FALLBACK_CODEC
     elif codec != "copy":
         fmts = encoder_pix_fmts(ffmpeg_exe, codec)
-        if fmts is not None and out_pix_fmt not in fmts:
+        if fmts is not None and out_pix_fmt not in fmts and (same := _repacked(
+                fmts, out_pix_fmt)):
+            out_pix_fmt = same
+        elif fmts is not None and out_pix_fmt not in fmts:
             raise PipelineError(f"encoder {codec} cannot encode {out_pix_fmt}; pass --pix-fmt "
                                 f"(it takes: {' '.join(fmts[:12])}) or another -c:v")
     else:
@@ -223,10 +310,21 @@ def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str, v: VideoStream
 def plan(job: Job) -> _Plan:
     ffmpeg_exe = find_tool("ffmpeg", job.ffmpeg)
     ffprobe_exe = find_tool("ffprobe", job.ffprobe)
-    if not job.inp.exists():
+    seq = None
+    if is_pattern(job.inp) and not job.inp.exists():
+        try:
+            seq = open_sequence(job.inp, job.fps, allow_short=job.allow_short)
+        except SequenceError as e:
+            raise PipelineError(str(e)) from None
+        log.info("%s: %d images from number %d at %s fps%s", job.inp, seq.count, seq.first,
+                 seq.fps, "" if job.fps else " (--fps to change)")
+    elif job.fps is not None:
+        raise PipelineError("--fps sets the rate of an image-sequence IN (a name with %d or "
+                            "%05d); a video has its own")
+    elif not job.inp.exists():
         raise PipelineError(f"{job.inp}: no such file")
     _check_out(job)
-    info = probe(job.inp, ffprobe_exe, job.stream)
+    info = probe(job.inp, ffprobe_exe, job.stream, seq.demuxer_options() if seq else None)
     v = info.video
     if len(info.video_streams) > 1:
         log.warning("%s has %d video streams (%s); restoring stream %d (%s), the others are not "
@@ -276,29 +374,91 @@ def plan(job: Job) -> _Plan:
                             f"(the video has {total} frames)")
     if job.resume and job.segment < 1:
         raise PipelineError("--segment must be at least 1")
-    decode_pix_fmt = v.layout.y4m_pix_fmt
+    decode_pix_fmt = v.layout.pipe_pix_fmt
     if v.pix_fmt.startswith("yuvj"):
         decode_pix_fmt = v.pix_fmt  # y4m takes yuvj*; converting would squash the range
-    out_pix_fmt = job.encode.pix_fmt or v.layout.y4m_pix_fmt
+    out_pix_fmt = job.encode.pix_fmt or v.layout.pipe_pix_fmt
+    if job.out_is_sequence:  # the extension's encoder, in RGB where it takes RGB
+        codec = job.encode.codec or IMAGE_CODECS[job.out.suffix.lower()]
+        job = dataclasses.replace(job, encode=dataclasses.replace(job.encode, codec=codec))
+        if not job.encode.pix_fmt:
+            out_pix_fmt = _image_pix_fmt(encoder_pix_fmts(ffmpeg_exe, codec), v.layout)
     codec, out_pix_fmt, codec_opts = _choose_codec(job, ffmpeg_exe, out_pix_fmt, v)
-    # Untagged siting: what ffmpeg's y4m muxer will announce (C420jpeg for 8-bit 4:2:0),
-    # so this and the y4m filter on the same stream agree.
     lay = v.layout
-    default_site = "center" if (lay.ssx, lay.ssy, lay.bits) == (1, 1, 8) else "left"
-    spec = color_spec(PlaneFormat(v.width, v.height, gray=lay.gray), matrix=job.matrix,
-                      rng=job.range, siting=job.chroma_loc or v.chroma_location or default_site,
-                      tagged_matrix=v.color_space,
-                      tagged_full=v.full_range if (v.color_range or v.layout.full_range_hint)
-                      else None)
-    return _Plan(info=info, total=total, start=job.start, end=end,
-                 decode_pix_fmt=decode_pix_fmt, out_pix_fmt=out_pix_fmt, codec=codec,
-                 codec_opts=codec_opts, color_tags=_colour_tags(info), spec=spec,
-                 ffmpeg=ffmpeg_exe, ffprobe=ffprobe_exe, allow_short=job.allow_short,
-                 deinterlace=job.deinterlace and v.interlaced)
+    if lay.rgb:
+        spec = ColorSpec(full_range=True)  # ffmpeg's integer RGB is full range
+    else:
+        # Untagged siting: what ffmpeg's y4m muxer will announce (C420jpeg for 8-bit
+        # 4:2:0), so this and the y4m filter on the same stream agree.
+        default_site = "center" if (lay.ssx, lay.ssy, lay.bits) == (1, 1, 8) else "left"
+        spec = color_spec(PlaneFormat(v.width, v.height, gray=lay.gray), matrix=job.matrix,
+                          rng=job.range,
+                          siting=job.chroma_loc or v.chroma_location or default_site,
+                          tagged_matrix=v.color_space,
+                          tagged_full=v.full_range if (v.color_range or lay.full_range_hint)
+                          else None)
+    p = _Plan(info=info, total=total, start=job.start, end=end,
+              decode_pix_fmt=decode_pix_fmt, out_pix_fmt=out_pix_fmt, codec=codec,
+              codec_opts=codec_opts, color_tags=_colour_tags(info), spec=spec,
+              ffmpeg=ffmpeg_exe, ffprobe=ffprobe_exe, allow_short=job.allow_short,
+              deinterlace=job.deinterlace and v.interlaced, sequence=seq)
+    return _cross_family(job, p, pixel_layout(out_pix_fmt))
+
+
+def _image_pix_fmt(fmts: list[str] | None, src: PixelLayout) -> str:
+    """An image encoder's format for frames of layout src: gray stays gray where it can,
+    else RGB at the source's depth (or 16 bits, or 8) where the encoder takes RGB; else the
+    source's own layout, at 8 bits if that is what the encoder takes (JPEG)."""
+    if fmts is None:
+        return src.pipe_pix_fmt
+    if src.gray and src.pipe_pix_fmt in fmts:
+        return src.pipe_pix_fmt
+    for bits in dict.fromkeys((src.bits, 16, 8)):
+        if same := _repacked(fmts, PixelLayout(0, 0, bits, rgb=True).pipe_pix_fmt):
+            return same
+    if not src.rgb and (eight := PixelLayout(src.ssx, src.ssy, 8, src.gray).pipe_pix_fmt
+                        ) in fmts:
+        return eight  # JPEG: 8-bit YUV alone
+    return src.pipe_pix_fmt
+
+
+# ffmpeg's colorspace tag for each of our matrices
+_MATRIX_TAG = {"bt709": "bt709", "bt601": "smpte170m", "bt2020": "bt2020nc",
+               "smpte240m": "smpte240m", "fcc": "fcc"}
+
+
+def _cross_family(job: Job, p: _Plan, out: PixelLayout) -> _Plan:
+    """Where RGB meets YUV or gray, the restored frames leave in the output's family,
+    converted by us (the encoder's swscale would guess the matrix: y4m carries none), and
+    the colour tags follow the output."""
+    src = p.info.video.layout
+    keep = {k: v for k, v in p.color_tags.items() if k in ("color_primaries", "color_trc")}
+    if out.rgb and not src.rgb:
+        return dataclasses.replace(p, pipe_out=PixelLayout(0, 0, out.bits, rgb=True),
+                                   out_spec=ColorSpec(full_range=True),
+                                   color_tags={**keep, "colorspace": "rgb", "color_range": "pc"})
+    if src.rgb and not out.rgb:
+        v = p.info.video
+        if out.gray:
+            spec = ColorSpec(full_range=job.range == "full")
+            tags = {**keep, "color_range": "pc" if spec.full_range else "tv"}
+        else:
+            matrix = job.matrix or ("bt709" if v.height >= 720 else "bt601")
+            spec = ColorSpec(matrix, job.range == "full", job.chroma_loc or "left")
+            log.info("RGB to %s: the %s matrix, %s range (--matrix, --range to change)",
+                     p.out_pix_fmt, matrix, "full" if spec.full_range else "limited")
+            tags = {**keep, "colorspace": _MATRIX_TAG[matrix],
+                    "color_range": "pc" if spec.full_range else "tv",
+                    "chroma_sample_location": spec.siting}
+        return dataclasses.replace(p, pipe_out=PixelLayout(out.ssx, out.ssy, out.bits,
+                                                           gray=out.gray),
+                                   out_spec=spec, color_tags=tags)
+    return p
 
 
 def decoder_command(p: _Plan, first: int, stop: int | None) -> list[str]:
-    stream = ffmpeg.input(str(p.info.path))[str(p.info.video.index)]
+    stream = ffmpeg.input(str(p.info.path), **dict(p.info.input_opts))[
+        str(p.info.video.index)]
     if p.deinterlace:
         # One output frame per input frame, so frame numbers (and --start/--end) still hold.
         stream = stream.filter("bwdif", mode="send_frame", parity="auto", deint="all")
@@ -310,8 +470,8 @@ def decoder_command(p: _Plan, first: int, stop: int | None) -> list[str]:
     # Every decoded frame exactly once: no duplicating or dropping to hit a rate.
     sync = ({"fps_mode": "passthrough"} if ffmpeg_version(p.ffmpeg) >= (5, 1)
             else {"vsync": "passthrough"})
-    out = ffmpeg.output(stream, "pipe:", format="yuv4mpegpipe", pix_fmt=p.decode_pix_fmt,
-                        strict=-1, **sync)
+    out = ffmpeg.output(stream, "pipe:", format=pipe_format(p.decode_pix_fmt),
+                        pix_fmt=p.decode_pix_fmt, strict=-1, **sync)
     return out.global_args("-nostdin", "-hide_banner", "-nostats", "-v", "error").compile(
         cmd=p.ffmpeg)
 
@@ -348,14 +508,27 @@ def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
                     mux: bool = True, concat_list: Path | None = None) -> list[str]:
     """video="pipe": encode y4m from stdin; video="concat": stream-copy the segments listed
     in concat_list. mux=True adds IN's audio, subtitles, attachments, chapters, metadata."""
-    if video == "pipe":
+    v = p.info.video
+    vstream = None
+    if video == "pipe" and p.out_layout.rgb:  # headerless: say what the frames are
+        vin = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=p.out_layout.pipe_pix_fmt,
+                           s=f"{v.width}x{v.height}", framerate=str(v.fps))
+        if v.sar and v.sar not in ("1:1", "0:1"):
+            vstream = vin["v:0"].filter("setsar", v.sar.replace(":", "/"))
+    elif video == "pipe":
         vin = ffmpeg.input("pipe:", format="yuv4mpegpipe")
-        vopts: dict[str, Any] = {"c:v": p.codec, "pix_fmt": p.out_pix_fmt, **p.codec_opts}
     else:
         vin = ffmpeg.input(str(concat_list), format="concat", safe=0)
+    if video == "pipe":
+        vopts: dict[str, Any] = {"c:v": p.codec, "pix_fmt": p.out_pix_fmt, **p.codec_opts}
+    else:
         vopts = {"c:v": "copy"}
-    streams: list[Any] = [vin["v:0"]]
+    streams: list[Any] = [vstream or vin["v:0"]]
     opts: dict[str, Any] = {**vopts, **p.color_tags}
+    if job.out_is_sequence and p.sequence is not None and video == "pipe":
+        opts["start_number"] = p.sequence.first + p.start  # keep the input's numbers
+    # numbered images carry no audio, subtitles or chapters (in or out)
+    mux = mux and p.sequence is None and not job.out_is_sequence
     if mux:
         fps = p.info.video.fps
         seek: dict[str, Any] = {}
@@ -384,8 +557,14 @@ def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
     return args
 
 
-def _frames(dec: FFmpegProcess) -> tuple[Y4MFormat, Iterator[list[np.ndarray]]]:
+def _frames(dec: FFmpegProcess, p: _Plan
+            ) -> tuple[Y4MFormat | RGBFormat, Iterator[list[np.ndarray]]]:
     try:
+        if pipe_format(p.decode_pix_fmt) == "rawvideo":
+            v = p.info.video
+            rgb = RGBReader(dec.stdout, RGBFormat(v.width, v.height,
+                                                  pixel_layout(p.decode_pix_fmt).bits))
+            return rgb.format, iter(rgb)
         reader = Y4MReader(dec.stdout)
     except Y4MError as e:
         rc = dec.wait()
@@ -394,20 +573,41 @@ def _frames(dec: FFmpegProcess) -> tuple[Y4MFormat, Iterator[list[np.ndarray]]]:
     return reader.format, iter(reader)
 
 
-def y4m_sink(enc: FFmpegProcess) -> Callable[[int, list[np.ndarray], Y4MFormat], None]:
-    """A frame sink that writes restored frames as y4m into an encoder's stdin (the header
-    goes out with the first frame, when its format is known)."""
-    state: dict[str, Y4MWriter] = {}
+FrameWriter = Y4MWriter | RGBWriter
+FrameSink = Callable[[int, list[np.ndarray], Y4MFormat | RGBFormat], None]
 
-    def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat) -> None:
+
+def frame_writer(stream: Any, p: _Plan, fmt: Y4MFormat | RGBFormat) -> FrameWriter:
+    """Writes restored frames to an encoder as encoder_command expects them; fmt: the
+    decoded frames' (a y4m header is kept as it came, range and aspect included)."""
+    v, out = p.info.video, p.out_layout
+    if out.rgb:
+        return RGBWriter(stream, RGBFormat(v.width, v.height, out.bits))
+    if isinstance(fmt, Y4MFormat):
+        return Y4MWriter(stream, fmt)
+    sar = Fraction(v.sar.replace(":", "/")) if v.sar and not v.sar.startswith("0") else None
+    spec = p.out_spec or p.spec
+    chroma = "mono" if out.gray else {(1, 1): "420", (1, 0): "422", (0, 0): "444",
+                                      (2, 0): "411"}[(out.ssx, out.ssy)]
+    return Y4MWriter(stream, Y4MFormat(
+        v.width, v.height, v.fps, aspect=sar, chroma=chroma, bits=out.bits,
+        extra=(f"COLORRANGE={'FULL' if spec.full_range else 'LIMITED'}",)))
+
+
+def frame_sink(enc: FFmpegProcess, p: _Plan) -> FrameSink:
+    """A frame sink that writes restored frames into an encoder's stdin (a y4m header goes
+    out with the first frame, when its format is known)."""
+    state: dict[str, FrameWriter] = {}
+
+    def sink(index: int, planes: list[np.ndarray], fmt: Y4MFormat | RGBFormat) -> None:
         if "w" not in state:
-            state["w"] = Y4MWriter(enc.stdin, fmt)
+            state["w"] = frame_writer(enc.stdin, p, fmt)
         _write(enc, state["w"], planes)
     return sink
 
 
 def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | None,
-                    sink: Callable[[int, list[np.ndarray], Y4MFormat], None],
+                    sink: FrameSink,
                     progress: Progress, procs: list[FFmpegProcess],
                     decoder: list[str] | None = None) -> int:
     """Decode [first, stop), restore, hand frames with index in [p.start, p.end) to sink.
@@ -416,8 +616,9 @@ def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | N
     dec = FFmpegProcess("decoder ffmpeg", decoder or decoder_command(p, first, stop),
                         stdout=subprocess.PIPE)
     procs.append(dec)
-    fmt, frames = _frames(dec)
-    core = FrameRestorer(restorer, plane_format(fmt), p.spec, job.restore)
+    fmt, frames = _frames(dec, p)
+    core = FrameRestorer(restorer, plane_format(fmt), p.spec, job.restore,
+                         out=(out_format(p), p.out_spec) if p.pipe_out else None)
     index = first
     handed = 0
 
@@ -454,7 +655,7 @@ def _restore_stream(job: Job, p: _Plan, restorer: Any, first: int, stop: int | N
     return handed
 
 
-def _write(enc: FFmpegProcess, writer: Y4MWriter, planes: list[np.ndarray]) -> None:
+def _write(enc: FFmpegProcess, writer: FrameWriter, planes: list[np.ndarray]) -> None:
     try:
         writer.write_frame(planes)
     except (BrokenPipeError, OSError):
@@ -472,15 +673,26 @@ def _close_encoder(enc: FFmpegProcess) -> None:
 
 def _run_single(job: Job, p: _Plan, restorer: Any, procs: list[FFmpegProcess],
                 progress: Progress, temps: list[Path]) -> None:
-    tmp = temp_path(job.out)
-    temps.append(tmp)
+    if job.out_is_sequence:
+        part = part_dir(job.out)
+        shutil.rmtree(part, ignore_errors=True)  # a killed run's
+        part.mkdir()
+        temps.append(part)
+        tmp = part / job.out.name
+    else:
+        tmp = temp_path(job.out)
+        temps.append(tmp)
     first, stop = decode_span(p.start, None if p.end >= p.total else p.end,
                               job.restore.length, job.restore.length_pad)
     enc = FFmpegProcess("encoder ffmpeg", encoder_command(job, p, tmp), stdin=subprocess.PIPE)
     procs.append(enc)
-    _restore_stream(job, p, restorer, first, stop, y4m_sink(enc), progress, procs)
+    _restore_stream(job, p, restorer, first, stop, frame_sink(enc, p), progress, procs)
     _close_encoder(enc)
-    os.replace(tmp, job.out)
+    if job.out_is_sequence:
+        moved = move_into_place(tmp.parent, job.out, job.overwrite)
+        log.info("%d numbered images written as %s", moved, job.out)
+    else:
+        os.replace(tmp, job.out)
 
 
 # ---------------------------------------------------------------- --resume
@@ -504,7 +716,7 @@ def _manifest_key(job: Job, p: _Plan, restorer: Any) -> dict[str, Any]:
     restore["torch_threads"] = torch.get_num_threads()
     return {
         "version": 1,
-        "input": _identity(job.inp),
+        "input": p.sequence.identity() if p.sequence else _identity(job.inp),
         "restore": restore,
         "colour": dataclasses.asdict(p.spec),
         "encode": {"codec": p.codec, "opts": {k: str(v) for k, v in p.codec_opts.items()},
@@ -588,7 +800,7 @@ def _run_resumable(job: Job, p: _Plan, restorer: Any, procs: list[FFmpegProcess]
                                     stdin=subprocess.PIPE)
                 procs.append(enc)
                 temps.append(part)
-                state.update(k=k, enc=enc, n=0, part=part, w=Y4MWriter(enc.stdin, fmt))
+                state.update(k=k, enc=enc, n=0, part=part, w=frame_writer(enc.stdin, p, fmt))
             _write(state["enc"], state["w"], planes)
             state["n"] += 1
 
@@ -647,7 +859,10 @@ def run(job: Job, restorer: Any = None) -> None:
             for proc in procs:
                 proc.kill()
             for t in temps:
-                t.unlink(missing_ok=True)
+                if t.is_dir():
+                    shutil.rmtree(t, ignore_errors=True)
+                else:
+                    t.unlink(missing_ok=True)
 
 
 def install_sigterm() -> Any:

@@ -33,6 +33,18 @@ _YUV_RE = re.compile(r"^yuv(j|a)?(420|422|444|411|440|410)p(\d+)?(le|be)?$")
 _GRAY_RE = re.compile(r"^(gray|ya)(\d+)?(le|be)?$")
 _YUV_DEPTHS = (8, 9, 10, 12, 14, 16)
 _GRAY_DEPTHS = (8, 9, 10, 12, 16)
+# RGB travels as planar gbrp* rawvideo (y4m has no RGB): packed name -> (bits, alpha).
+_RGB_PACKED: dict[str, tuple[int, bool]] = {
+    "rgb24": (8, False), "bgr24": (8, False), "rgb0": (8, False), "bgr0": (8, False),
+    "0rgb": (8, False), "0bgr": (8, False), "rgba": (8, True), "bgra": (8, True),
+    "argb": (8, True), "abgr": (8, True), "rgb48": (16, False), "bgr48": (16, False),
+    "rgba64": (16, True), "bgra64": (16, True), "x2rgb10": (10, False),
+    "x2bgr10": (10, False), "rgb565": (8, False), "bgr565": (8, False),
+    "rgb555": (8, False), "bgr555": (8, False), "rgb8": (8, False), "bgr8": (8, False),
+    "pal8": (8, False),  # GIF and paletted PNG: ffmpeg expands the palette
+}
+_GBR_RE = re.compile(r"^gbr(a)?p(\d+)?(le|be)?$")
+_GBR_DEPTHS = (8, 9, 10, 12, 14, 16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +57,15 @@ class PixelLayout:
     gray: bool = False
     full_range_hint: bool = False  # yuvj* formats are full range by definition
     drops_alpha: bool = False
+    rgb: bool = False  # carried as planar gbrp* rawvideo, not y4m
 
     @property
-    def y4m_pix_fmt(self) -> str:
+    def pipe_pix_fmt(self) -> str:
+        """The planar ffmpeg format of the pipe (y4m's, or gbrp* rawvideo for RGB)."""
         le = "le" if self.bits > 8 else ""
         depth = "" if self.bits == 8 else str(self.bits)
+        if self.rgb:
+            return f"gbrp{depth}{le}"
         if self.gray:
             return f"gray{depth}{le}"
         sub = {v: k for k, v in _SUB.items()}[(self.ssx, self.ssy)]
@@ -72,9 +88,17 @@ def pixel_layout(pix_fmt: str) -> PixelLayout:
     m = _GRAY_RE.match(pix_fmt)
     if m and int(m.group(2) or 8) in _GRAY_DEPTHS:
         return PixelLayout(0, 0, int(m.group(2) or 8), gray=True, drops_alpha=m.group(1) == "ya")
+    packed = re.sub(r"(le|be)$", "", pix_fmt)
+    if packed in _RGB_PACKED:
+        bits, alpha = _RGB_PACKED[packed]
+        return PixelLayout(0, 0, bits, rgb=True, drops_alpha=alpha)
+    m = _GBR_RE.match(pix_fmt)
+    if m and int(m.group(2) or 8) in _GBR_DEPTHS:
+        return PixelLayout(0, 0, int(m.group(2) or 8), rgb=True, drops_alpha=bool(m.group(1)))
     raise ProbeError(
-        f"unsupported pixel format {pix_fmt!r}: only YUV 4:2:0/4:2:2/4:4:4/4:1:1 and gray, "
-        "8-16 bit, can be restored; convert first, e.g. ffmpeg -i IN -pix_fmt yuv444p10le ..."
+        f"unsupported pixel format {pix_fmt!r}: only YUV 4:2:0/4:2:2/4:4:4/4:1:1, gray and "
+        "RGB, 8-16 bit, can be restored; convert first, e.g. ffmpeg -i IN -pix_fmt "
+        "yuv444p10le ..."
     )
 
 
@@ -121,6 +145,11 @@ class MediaInfo:
     streams: tuple[dict[str, Any], ...]  # every stream as ffprobe reports it
     chapters: int
     video_streams: tuple[str, ...] = ()  # "#index codec WxH" of every video stream
+    # demuxer options that go before -i (an image sequence's: sequence.Sequence)
+    input_opts: tuple[tuple[str, str], ...] = ()
+
+    def input_args(self) -> list[str]:
+        return [x for k, v in self.input_opts for x in (f"-{k}", v)]
 
     def streams_of(self, codec_type: str) -> list[dict[str, Any]]:
         return [s for s in self.streams
@@ -183,16 +212,35 @@ def _declared_frames(video: dict[str, Any], fps: Fraction) -> int | None:
     return round(seconds * float(fps)) if seconds else None
 
 
-def probe(path: Path, ffprobe: str = "ffprobe", stream: int | None = None) -> MediaInfo:
+def _quarter_turned(video: dict[str, Any]) -> bool:
+    """Whether the stream's display matrix (or an old-style rotate tag) turns it by 90 or
+    270 degrees."""
+    angles = [sd.get("rotation") for sd in video.get("side_data_list", [])
+              if "rotation" in sd]
+    angles.append(dict(video.get("tags", {})).get("rotate"))
+    for a in angles:
+        try:
+            if a is not None and round(float(a)) % 180 != 0:
+                return True
+        except ValueError:
+            pass
+    return False
+
+
+def probe(path: Path, ffprobe: str = "ffprobe", stream: int | None = None,
+          input_opts: dict[str, str] | None = None) -> MediaInfo:
     """Inspect `path`; the video stream is number `stream` among its video streams (cover
-    art left out), the first by default."""
-    if not path.exists():
+    art left out), the first by default. input_opts: demuxer options (an image sequence's,
+    whose path is a pattern, not a file)."""
+    opts = tuple((input_opts or {}).items())
+    if not opts and not path.exists():
         raise ProbeError(f"{path}: no such file")
-    if not path.is_file():
+    if not opts and not path.is_file():
         raise ProbeError(f"{path}: not a regular file")
     try:
         data = _run_json([ffprobe, "-v", "error", "-of", "json", "-show_format",
-                          "-show_streams", "-show_chapters", str(path)])
+                          "-show_streams", "-show_chapters",
+                          *(x for k, v in opts for x in (f"-{k}", v)), str(path)])
     except ProbeError as e:
         raise ProbeError(f"{path}: {str(e).replace(f'{path}: ', '')}") from None
     streams = tuple(data.get("streams", []))
@@ -217,16 +265,23 @@ def probe(path: Path, ffprobe: str = "ffprobe", stream: int | None = None) -> Me
     fps = _rate(video.get("r_frame_rate")) or _rate(video.get("avg_frame_rate"))
     if fps is None:
         raise ProbeError(f"{path}: video stream {video['index']} has no frame rate")
+    # ffmpeg turns frames by the display matrix as it decodes: frames arrive turned
+    width, height, sar = int(video["width"]), int(video["height"]), video.get("sample_aspect_ratio")
+    if _quarter_turned(video):
+        width, height = height, width
+        if sar and ":" in str(sar) and not str(sar).startswith("0"):
+            num, den = str(sar).split(":")
+            sar = f"{den}:{num}"
     vs = VideoStream(
         index=int(video["index"]), codec=str(video.get("codec_name")),
-        width=int(video["width"]), height=int(video["height"]), pix_fmt=pix_fmt, layout=layout,
+        width=width, height=height, pix_fmt=pix_fmt, layout=layout,
         fps=fps, avg_fps=_rate(video.get("avg_frame_rate")),
         color_primaries=_known(video.get("color_primaries")),
         color_transfer=_known(video.get("color_transfer")),
         color_space=_known(video.get("color_space")),
         color_range=_known(video.get("color_range")),
         chroma_location=_known(video.get("chroma_location")),
-        sar=_known(video.get("sample_aspect_ratio")),
+        sar=_known(sar),
         start_time=float(video.get("start_time") or 0.0),
         tags=dict(video.get("tags", {})),
         field_order=_known(video.get("field_order")),
@@ -236,7 +291,7 @@ def probe(path: Path, ffprobe: str = "ffprobe", stream: int | None = None) -> Me
     fmt = data.get("format", {})
     return MediaInfo(path=path, format_name=str(fmt.get("format_name", "")), video=vs,
                      streams=streams, chapters=len(data.get("chapters", [])),
-                     video_streams=choices)
+                     video_streams=choices, input_opts=opts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,7 +306,7 @@ def count_frames(info: MediaInfo, ffprobe: str = "ffprobe") -> FrameCount:
     missing in MKV; one packet per frame holds for progressive video), and how far their
     timestamps stray from a constant rate (MKV's avg_frame_rate cannot tell VFR apart)."""
     cmd = [ffprobe, "-v", "error", "-select_streams", str(info.video.index), "-show_entries",
-           "packet=pts_time", "-of", "csv=p=0", str(info.path)]
+           "packet=pts_time", "-of", "csv=p=0", *info.input_args(), str(info.path)]
     proc = subprocess.run(cmd, check=False, capture_output=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()

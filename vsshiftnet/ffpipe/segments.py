@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .probe import ProbeError
+from .rawrgb import pipe_format
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +102,9 @@ def plan_seek(times: FrameTimes, first: int, stop: int, margin: int = 0) -> Seek
 
 def seek_decoder_command(ffmpeg: str, path: Path, stream_index: int, seek: Seek, frames: int,
                          pix_fmt: str, deinterlace: bool, passthrough: list[str]) -> list[str]:
-    """ffmpeg decoding `frames` frames selected by timestamp to y4m on stdout. Timestamps
-    are kept as the file has them (-copyts), so lo/hi are the ffprobe times."""
+    """ffmpeg decoding `frames` frames selected by timestamp to y4m (RGB: rawvideo) on
+    stdout. Timestamps are kept as the file has them (-copyts), so lo/hi are the ffprobe
+    times."""
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-v", "error", "-copyts"]
     if seek.seek is not None:
         # -seek_timestamp: -ss is the stream time itself, not an offset from the file's
@@ -113,6 +115,6 @@ def seek_decoder_command(ffmpeg: str, path: Path, stream_index: int, seek: Seek,
         filters.append("bwdif=mode=send_frame:parity=auto:deint=all")
     filters.append(f"select=gte(t\\,{seek.lo:.9f})*lt(t\\,{seek.hi:.9f})")
     cmd += ["-i", str(path), "-map", f"0:{stream_index}", "-vf", ",".join(filters),
-            "-frames:v", str(frames), *passthrough, "-f", "yuv4mpegpipe", "-pix_fmt", pix_fmt,
+            "-frames:v", str(frames), *passthrough, "-f", pipe_format(pix_fmt), "-pix_fmt", pix_fmt,
             "-strict", "-1", "pipe:"]
     return cmd

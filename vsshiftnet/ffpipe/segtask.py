@@ -19,7 +19,7 @@ from .pipeline import (
     _restore_stream,
     decoder_command,
     encoder_command,
-    y4m_sink,
+    frame_sink,
 )
 from .procs import FFmpegProcess, PipelineError, Progress, ffmpeg_version, one_line
 from .segments import FrameTimes, Segment, plan_seek, seek_decoder_command
@@ -98,7 +98,7 @@ def restore_segment(job: Job, p: _Plan, seg: Segment, times: FrameTimes | None, 
         enc = FFmpegProcess(f"encoder ffmpeg (segment {seg.index})",
                             encoder_command(job, p, part, mux=False), stdin=subprocess.PIPE)
         procs.append(enc)
-        sink = y4m_sink(enc)
+        sink = frame_sink(enc, p)
 
         sub = dataclasses.replace(p, start=seg.start, end=seg.end)
         frames = _restore_stream(job, sub, restorer, first, stop, sink,

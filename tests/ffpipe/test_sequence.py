@@ -1,0 +1,110 @@
+"""Numbered images as ffpipe's IN or OUT (scans/f%05d.dpx): read at --fps from their lowest
+number with no gap, written one file per frame and moved into place only when all are
+encoded. Real PNG files made and read by ffmpeg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import count_frames, ffmpeg, ffprobe, framemd5, needs_ffmpeg
+from .test_ffpipe import ffpipe, leftovers
+from .test_rgb import _rgb_frames
+
+pytestmark = needs_ffmpeg
+
+TORCH = ("--device", "cpu", "--backend", "torch", "--no-fp16", "--no-progress",
+         "--length", "4", "--length-pad", "1")
+
+
+@pytest.fixture
+def shots(media: dict[str, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """The same 10 frames as an RGB video and as f007.png ... f016.png."""
+    video = tmp_path / "clip.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.4", "-pix_fmt", "rgb24",
+           "-c:v", "png", str(video))
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    ffmpeg("-i", str(video), "-start_number", "7", str(folder / "f%03d.png"))
+    assert len(list(folder.iterdir())) == 10
+    return video, folder / "f%03d.png"
+
+
+def test_a_sequence_in_restores_as_its_video_does(shots: tuple[Path, Path],
+                                                  media: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    video, pattern = shots
+    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    from_video, from_seq = tmp_path / "v.mkv", tmp_path / "s.mkv"
+    rc, err = ffpipe(capsys, video, from_video, *model, *TORCH, "-c:v", "ffv1")
+    assert rc == 0, err
+    rc, err = ffpipe(capsys, pattern, from_seq, *model, *TORCH, "-c:v", "ffv1",
+                     "--fps", "24000/1001")
+    assert rc == 0, err
+    assert framemd5(from_seq) == framemd5(from_video) and count_frames(from_seq) == 10
+    assert ffprobe(from_seq)["streams"][0]["r_frame_rate"] == "24000/1001"
+    # --resume keys its manifest on the files: the same frames
+    resumed = tmp_path / "r.mkv"
+    rc, err = ffpipe(capsys, pattern, resumed, *model, *TORCH, "-c:v", "ffv1", "--fps",
+                     "24000/1001", "--resume", "--segment", "4")
+    assert rc == 0, err
+    assert framemd5(resumed) == framemd5(from_video)
+
+
+def test_a_sequence_out_is_one_file_per_frame_moved_in_at_the_end(
+        shots: tuple[Path, Path], media: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    video, pattern = shots
+    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    ref = tmp_path / "ref.mkv"
+    rc, err = ffpipe(capsys, video, ref, *model, *TORCH, "-c:v", "ffv1")
+    assert rc == 0, err
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "g%05d.png"
+    rc, err = ffpipe(capsys, video, out, *model, *TORCH)
+    assert rc == 0, err
+    names = sorted(f.name for f in out_dir.iterdir())
+    assert names == [f"g{n:05d}.png" for n in range(1, 11)]  # ffmpeg's numbering from 1
+    assert ffprobe(out_dir / names[0])["streams"][0]["pix_fmt"] == "rgb24"  # no YUV trip
+    frames = np.stack([_rgb_frames(out_dir / n)[0] for n in names])
+    assert np.array_equal(frames, _rgb_frames(ref))
+    # a sequence IN keeps its numbers; OUT's files are not overwritten without -y ...
+    rc, err = ffpipe(capsys, pattern, out, *model, *TORCH)
+    assert rc == 1 and "10 numbered file(s) exist" in err and "-y" in err, err
+    # ... and with -y an earlier, longer run's files go too
+    rc, err = ffpipe(capsys, pattern, out, *model, *TORCH, "-y", "--start", "2", "--end", "6")
+    assert rc == 0, err
+    assert sorted(f.name for f in out_dir.iterdir()) == [f"g{n:05d}.png"
+                                                          for n in range(9, 13)]
+
+
+def test_gaps_rates_and_failures_are_one_line_and_leave_nothing(
+        shots: tuple[Path, Path], media: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    video, pattern = shots
+    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    (pattern.parent / "f011.png").unlink()
+    out = tmp_path / "o.mkv"
+    rc, err = ffpipe(capsys, pattern, out, *model, *TORCH)
+    assert rc == 1 and "f011.png is missing after 4 frames" in err and "--allow-short" in err
+    assert not out.exists()
+    rc, err = ffpipe(capsys, pattern, out, *model, *TORCH, "--allow-short")
+    assert rc == 0, err
+    assert count_frames(out) == 4  # the frames before the gap
+    cases = [
+        ((video, tmp_path / "x.mkv", "--fps", "24"), "--fps sets the rate of an image-sequence"),
+        ((tmp_path / "none%04d.png", tmp_path / "x.mkv"), "no files match"),
+        ((video, tmp_path / "x%03d.png", "--resume"), "drop --resume"),
+        ((video, tmp_path / "x%03d.xyz"), "no image encoder for .xyz"),
+        ((pattern, tmp_path / "x.mkv", "--allow-short", "--ray"), "runs without it"),
+        # an encoder that refuses its options fails before any file is in place
+        ((video, tmp_path / "x%03d.png", "-e", "pred=bogus"), "encoder ffmpeg"),
+    ]
+    for args, phrase in cases:
+        rc, err = ffpipe(capsys, *args, *model, *TORCH)
+        assert rc == 1 and phrase in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "o.mkv", "scans"]
+    assert leftovers(tmp_path) == []
