@@ -433,6 +433,13 @@ def _cross_family(job: Job, p: _Plan, out: PixelLayout) -> _Plan:
     the colour tags follow the output."""
     src = p.info.video.layout
     keep = {k: v for k, v in p.color_tags.items() if k in ("color_primaries", "color_trc")}
+    if job.out_is_sequence and p.codec == "mjpeg" and not out.gray:
+        # JPEG files are BT.601 full range by definition (JFIF), whatever the source's
+        return dataclasses.replace(p, pipe_out=PixelLayout(out.ssx, out.ssy, 8),
+                                   out_spec=ColorSpec("bt601", True, "center"),
+                                   color_tags={**keep, "colorspace": "smpte170m",
+                                               "color_range": "pc",
+                                               "chroma_sample_location": "center"})
     if out.rgb and not src.rgb:
         return dataclasses.replace(p, pipe_out=PixelLayout(0, 0, out.bits, rgb=True),
                                    out_spec=ColorSpec(full_range=True),
@@ -579,11 +586,12 @@ FrameSink = Callable[[int, list[np.ndarray], Y4MFormat | RGBFormat], None]
 
 def frame_writer(stream: Any, p: _Plan, fmt: Y4MFormat | RGBFormat) -> FrameWriter:
     """Writes restored frames to an encoder as encoder_command expects them; fmt: the
-    decoded frames' (a y4m header is kept as it came, range and aspect included)."""
+    decoded frames' (a y4m header is kept as it came, range and aspect included, where the
+    frames leave as they came)."""
     v, out = p.info.video, p.out_layout
     if out.rgb:
         return RGBWriter(stream, RGBFormat(v.width, v.height, out.bits))
-    if isinstance(fmt, Y4MFormat):
+    if isinstance(fmt, Y4MFormat) and p.pipe_out is None:
         return Y4MWriter(stream, fmt)
     sar = Fraction(v.sar.replace(":", "/")) if v.sar and not v.sar.startswith("0") else None
     spec = p.out_spec or p.spec
