@@ -79,6 +79,11 @@ def test_a_sequence_out_is_one_file_per_frame_moved_in_at_the_end(
     assert rc == 0, err
     assert sorted(f.name for f in out_dir.iterdir()) == [f"g{n:05d}.png"
                                                           for n in range(9, 13)]
+    # -e start_number picks the numbers
+    rc, err = ffpipe(capsys, pattern, out, *model, *TORCH, "-y", "--end", "2", "-e",
+                     "start_number=100")
+    assert rc == 0, err
+    assert sorted(f.name for f in out_dir.iterdir()) == ["g00100.png", "g00101.png"]
 
 
 def test_gaps_rates_and_failures_are_one_line_and_leave_nothing(

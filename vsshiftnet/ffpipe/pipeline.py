@@ -533,7 +533,7 @@ def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
     streams: list[Any] = [vstream or vin["v:0"]]
     opts: dict[str, Any] = {**vopts, **p.color_tags}
     if job.out_is_sequence and p.sequence is not None and video == "pipe":
-        opts["start_number"] = p.sequence.first + p.start  # keep the input's numbers
+        opts.setdefault("start_number", p.sequence.first + p.start)  # keep IN's numbers
     # numbered images carry no audio, subtitles or chapters (in or out)
     mux = mux and p.sequence is None and not job.out_is_sequence
     if mux:
