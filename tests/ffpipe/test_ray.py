@@ -214,3 +214,26 @@ def test_option_errors_one_line(extra: list[str], says: str, clip: Path, tmp_pat
     assert main([str(clip), str(tmp_path / "o.mkv"), "--sigma", "20", *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ffpipe: error:") and says in err[0], err
+
+
+def test_numbered_images_in_seek_by_number_and_match_one_machine(
+        cluster: LocalCluster, clip: Path, media: dict[str, Path], tmp_path: Path) -> None:
+    import torch
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    ffmpeg("-i", str(clip), "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-start_number", "100",
+           str(scans / "f%04d.png"))
+    pattern = scans / "f%04d.png"
+    torch.set_num_threads(1)
+    one = tmp_path / "one.mkv"
+    run(Job(inp=pattern, out=one, progress=False, encode=EncodeOptions(codec="ffv1"),
+            restore=RestoreOptions(sigma=20, model=str(media["model_denoise"]), threads=1)))
+    out = tmp_path / "ray.mkv"
+    proc = _start(_cmd(pattern, out, media["model_denoise"], "--ray", cluster.address,
+                       "--work-dir", str(tmp_path / "work")))
+    log, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, log
+    assert framemd5(out) == framemd5(one) and len(framemd5(out)) == FRAMES
+    # later segments decode from their own file on, not from f0100.png
+    assert sorted(k for k, _, _ in _done_lines(log)) == list(range(FRAMES // SEGMENT)), log

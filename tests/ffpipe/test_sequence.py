@@ -45,6 +45,20 @@ def test_a_sequence_in_restores_as_its_video_does(shots: tuple[Path, Path],
     assert rc == 0, err
     assert framemd5(from_seq) == framemd5(from_video) and count_frames(from_seq) == 10
     assert ffprobe(from_seq)["streams"][0]["r_frame_rate"] == "24000/1001"
+    # a later --start seeks by file number (with 2-frame windows, decoding starts at the
+    # 5th file), and its frames are the whole run's
+    short = ("--length", "2", "--length-pad", "1")
+    whole, tail = tmp_path / "w.mkv", tmp_path / "t.mkv"
+    for out, extra in ((whole, ()), (tail, ("--start", "8"))):
+        rc, err = ffpipe(capsys, pattern, out, *model, *TORCH, *short, "-c:v", "ffv1", *extra)
+        assert rc == 0, err
+    assert framemd5(tail) == framemd5(whole)[8:]
+    from vsshiftnet.ffpipe.core import RestoreOptions
+    from vsshiftnet.ffpipe.pipeline import Job, decoder_command, plan
+
+    cmd = decoder_command(plan(Job(inp=pattern, out=tmp_path / "x.mkv",
+                                   restore=RestoreOptions(sigma=20))), 4, None)
+    assert cmd[cmd.index("-start_number") + 1] == "11" and "trim" not in " ".join(cmd)
     # --resume keys its manifest on the files: the same frames
     resumed = tmp_path / "r.mkv"
     rc, err = ffpipe(capsys, pattern, resumed, *model, *TORCH, "-c:v", "ffv1", "--fps",

@@ -26,7 +26,6 @@ from .pipeline import Job, _Plan, encoder_command, held_format, plan, temp_path
 from .procs import FFmpegProcess, PipelineError, ffmpeg_version, one_line
 from .segments import FrameTimes, Segment, frame_times, segment_size, split
 from .segtask import SegmentError, SegmentResult, restore_segment, segment_file
-from .sequence import is_pattern
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +122,12 @@ def connect(opts: RayOptions) -> Any:
     return ray
 
 
+def _file_identity(path: Path) -> list[Any]:
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
 def _key(job: Job, p: _Plan, size: int, threads: int | None, gpu: bool) -> dict[str, Any]:
-    st = job.inp.stat()
     restore = dataclasses.asdict(job.restore)
     restore["tile"] = list(job.restore.tile)
     if job.restore.model and Path(job.restore.model).is_file():
@@ -133,7 +136,7 @@ def _key(job: Job, p: _Plan, size: int, threads: int | None, gpu: bool) -> dict[
                                  m.st_mtime_ns]
     return {
         "version": 1,
-        "input": [str(job.inp.resolve()), st.st_size, st.st_mtime_ns],
+        "input": p.sequence.identity() if p.sequence else _file_identity(job.inp),
         "restore": restore,
         "colour": dataclasses.asdict(p.spec),
         "encode": {"codec": p.codec, "opts": {k: str(v) for k, v in p.codec_opts.items()},
@@ -184,8 +187,9 @@ def _prepare(job: Job, opts: RayOptions, threads: int | None, gpu: bool) -> _Vid
     job.restore.check()
     p = plan(job)
     job = _fix_layout(job, p)
-    times = frame_times(p.info.path, p.info.video.index, p.ffprobe)
-    if times is None:
+    # numbered files seek by number (decoder_command), not by time
+    times = None if p.sequence else frame_times(p.info.path, p.info.video.index, p.ffprobe)
+    if times is None and p.sequence is None:
         log.warning("%s has no usable frame timestamps: every segment decodes from frame 0",
                     job.inp)
     size = segment_size(job.segment, job.restore.length)
@@ -321,9 +325,9 @@ def _finish(v: _Video) -> None:
 
 def run_one(job: Job, opts: RayOptions) -> list[SegmentResult]:
     """ffpipe IN OUT --ray: raise PipelineError with one line when the video failed."""
-    if job.out_is_sequence or (is_pattern(job.inp) and not job.inp.exists()):
-        raise PipelineError("--ray splits videos into segments; an image sequence IN or OUT "
-                            "runs without it")
+    if job.out_is_sequence:
+        raise PipelineError("--ray encodes video segments; an image-sequence OUT runs "
+                            "without it")
     t0 = time.time()
     (v,) = run_ray([job], opts)
     if v.error:

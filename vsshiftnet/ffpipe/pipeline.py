@@ -464,8 +464,11 @@ def _cross_family(job: Job, p: _Plan, out: PixelLayout) -> _Plan:
 
 
 def decoder_command(p: _Plan, first: int, stop: int | None) -> list[str]:
-    stream = ffmpeg.input(str(p.info.path), **dict(p.info.input_opts))[
-        str(p.info.video.index)]
+    opts = dict(p.info.input_opts)
+    if p.sequence is not None and first > 0:  # numbered files seek exactly, by number
+        opts["start_number"] = str(p.sequence.first + first)
+        first, stop = 0, None if stop is None else stop - first
+    stream = ffmpeg.input(str(p.info.path), **opts)[str(p.info.video.index)]
     if p.deinterlace:
         # One output frame per input frame, so frame numbers (and --start/--end) still hold.
         stream = stream.filter("bwdif", mode="send_frame", parity="auto", deint="all")
