@@ -516,8 +516,9 @@ def _mux_maps(job: Job, p: _Plan, src: Any) -> tuple[list[Any], dict[str, Any]]:
 
 def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
                     mux: bool = True, concat_list: Path | None = None) -> list[str]:
-    """video="pipe": encode y4m from stdin; video="concat": stream-copy the segments listed
-    in concat_list. mux=True adds IN's audio, subtitles, attachments, chapters, metadata."""
+    """video="pipe": encode y4m (RGB: gbrp* rawvideo) from stdin; video="concat":
+    stream-copy the segments listed in concat_list. mux=True adds IN's audio, subtitles,
+    attachments, chapters, metadata."""
     v = p.info.video
     vstream = None
     if video == "pipe" and p.out_layout.rgb:  # headerless: say what the frames are
