@@ -310,6 +310,12 @@ def _choose_codec(job: Job, ffmpeg_exe: str, out_pix_fmt: str, v: VideoStream
 def plan(job: Job) -> _Plan:
     ffmpeg_exe = find_tool("ffmpeg", job.ffmpeg)
     ffprobe_exe = find_tool("ffprobe", job.ffprobe)
+    for name, path in (("IN", job.inp), ("OUT", job.out)):
+        if str(path) in ("-", "pipe:", "/dev/stdin", "/dev/stdout"):
+            raise PipelineError(
+                f"{name} is a pipe; ffpipe reads files (it counts the frames first and may "
+                "decode twice) and writes files (renamed into place when done): for pipes, "
+                "put the y4m filter between two ffmpeg (python -m vsshiftnet.ffpipe.filter)")
     seq = None
     if is_pattern(job.inp) and not job.inp.exists():
         try:
