@@ -21,6 +21,7 @@ import numpy as np
 from .color import ColorSpec, PlaneFormat, matrix_name
 from .core import FrameRestorer, RestoreOptions, build_restorer, decode_span
 from .encoders import check_crf, odd_size_problem
+from .hdr import add_to_encoder, read_hdr10
 from .probe import (
     MediaInfo,
     PixelLayout,
@@ -390,6 +391,8 @@ def plan(job: Job) -> _Plan:
         if not job.encode.pix_fmt:
             out_pix_fmt = _image_pix_fmt(encoder_pix_fmts(ffmpeg_exe, codec), v.layout)
     codec, out_pix_fmt, codec_opts = _choose_codec(job, ffmpeg_exe, out_pix_fmt, v)
+    if v.color_transfer == "smpte2084" and (hdr := read_hdr10(info, ffprobe_exe)):
+        add_to_encoder(hdr, codec, codec_opts, str(job.inp))
     lay = v.layout
     if lay.rgb:
         spec = ColorSpec(full_range=True)  # ffmpeg's integer RGB is full range
