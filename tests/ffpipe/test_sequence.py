@@ -121,7 +121,10 @@ def test_gaps_rates_and_failures_are_one_line_and_leave_nothing(
         # pipes are the y4m filter's job, and the message says so
         ((Path("-"), tmp_path / "x.mkv"), "IN is a pipe"),
         ((video, Path("-")), "OUT is a pipe"),
-        ((video, tmp_path / "x%03d.png", "--ray"), "image-sequence OUT runs without it"),
+        ((video, tmp_path / "x%03d.png", "--ray"), "an image OUT runs without it"),
+        # one image file takes one frame
+        ((video, tmp_path / "still.png"), "still.png is one image, but 10 frames would go"),
+        ((video, tmp_path / "still.png", "--end", "1", "--resume"), "one image: drop --resume"),
         # an encoder that refuses its options fails before any file is in place
         ((video, tmp_path / "x%03d.png", "-e", "pred=bogus"), "encoder ffmpeg"),
     ]
@@ -158,3 +161,21 @@ def test_jpeg_files_are_bt601_full_range_whatever_the_source(
     # (here 39.2 vs 28.8 dB)
     assert _psnr(rgb, right) > 36 > _psnr(rgb, wrong) + 3, (_psnr(rgb, right),
                                                             _psnr(rgb, wrong))
+
+
+def test_one_image_out_is_a_still_of_one_frame(shots: tuple[Path, Path],
+                                               media: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # it was written as H.264 inside a file named .png before
+    video, _ = shots
+    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    ref = tmp_path / "ref.mkv"
+    rc, err = ffpipe(capsys, video, ref, *model, *TORCH, "-c:v", "ffv1")
+    assert rc == 0, err
+    still = tmp_path / "still.png"
+    rc, err = ffpipe(capsys, video, still, *model, *TORCH, "--start", "6", "--end", "7")
+    assert rc == 0, err
+    v = ffprobe(still)["streams"][0]
+    assert (v["codec_name"], v["pix_fmt"]) == ("png", "rgb24")
+    assert np.array_equal(_rgb_frames(still)[0], _rgb_frames(ref)[6])
+    assert leftovers(tmp_path) == []

@@ -325,9 +325,8 @@ def _finish(v: _Video) -> None:
 
 def run_one(job: Job, opts: RayOptions) -> list[SegmentResult]:
     """ffpipe IN OUT --ray: raise PipelineError with one line when the video failed."""
-    if job.out_is_sequence:
-        raise PipelineError("--ray encodes video segments; an image-sequence OUT runs "
-                            "without it")
+    if job.out_is_images:
+        raise PipelineError("--ray encodes video segments; an image OUT runs without it")
     t0 = time.time()
     (v,) = run_ray([job], opts)
     if v.error:

@@ -96,6 +96,15 @@ class Job:
     def out_is_sequence(self) -> bool:
         return is_pattern(self.out) and not self.out.exists()
 
+    @property
+    def out_is_still(self) -> bool:
+        """OUT is one image file (still.png): one frame, an image encoder."""
+        return not self.out_is_sequence and self.out.suffix.lower() in IMAGE_CODECS
+
+    @property
+    def out_is_images(self) -> bool:
+        return self.out_is_sequence or self.out_is_still
+
 
 @dataclasses.dataclass
 class _Plan:
@@ -216,6 +225,8 @@ def _check_out(job: Job) -> None:
         if not os.access(out.parent, os.W_OK):
             raise PipelineError(f"output folder {out.parent} is not writable")
         return
+    if job.out_is_still and job.resume:
+        raise PipelineError(f"{out} is one image: drop --resume")
     if out.exists() and not job.overwrite:
         raise PipelineError(f"{out} exists; pass -y to overwrite it")
     if not out.suffix:
@@ -385,7 +396,12 @@ def plan(job: Job) -> _Plan:
     if v.pix_fmt.startswith("yuvj"):
         decode_pix_fmt = v.pix_fmt  # y4m takes yuvj*; converting would squash the range
     out_pix_fmt = job.encode.pix_fmt or v.layout.pipe_pix_fmt
-    if job.out_is_sequence:  # the extension's encoder, in RGB where it takes RGB
+    if job.out_is_still and end - job.start != 1:
+        raise PipelineError(
+            f"{job.out} is one image, but {end - job.start} frames would go to it: pass "
+            f"--start N --end N+1 for a still, or a numbered name such as "
+            f"{job.out.stem}%05d{job.out.suffix} for every frame")
+    if job.out_is_images:  # the extension's encoder, in RGB where it takes RGB
         codec = job.encode.codec or IMAGE_CODECS[job.out.suffix.lower()]
         job = dataclasses.replace(job, encode=dataclasses.replace(job.encode, codec=codec))
         if not job.encode.pix_fmt:
@@ -442,7 +458,7 @@ def _cross_family(job: Job, p: _Plan, out: PixelLayout) -> _Plan:
     the colour tags follow the output."""
     src = p.info.video.layout
     keep = {k: v for k, v in p.color_tags.items() if k in ("color_primaries", "color_trc")}
-    if job.out_is_sequence and p.codec == "mjpeg" and not out.gray:
+    if job.out_is_images and p.codec == "mjpeg" and not out.gray:
         # JPEG files are BT.601 full range by definition (JFIF), whatever the source's
         return dataclasses.replace(p, pipe_out=PixelLayout(out.ssx, out.ssy, 8),
                                    out_spec=ColorSpec("bt601", True, "center"),
@@ -547,8 +563,10 @@ def encoder_command(job: Job, p: _Plan, out: Path, *, video: str = "pipe",
     opts: dict[str, Any] = {**vopts, **p.color_tags}
     if job.out_is_sequence and p.sequence is not None and video == "pipe":
         opts.setdefault("start_number", p.sequence.first + p.start)  # keep IN's numbers
-    # numbered images carry no audio, subtitles or chapters (in or out)
-    mux = mux and p.sequence is None and not job.out_is_sequence
+    # image files carry no audio, subtitles or chapters (in or out)
+    mux = mux and p.sequence is None and not job.out_is_images
+    if job.out_is_still:
+        opts["update"] = 1  # image2: the one file, not a numbered series
     if mux:
         fps = p.info.video.fps
         seek: dict[str, Any] = {}
