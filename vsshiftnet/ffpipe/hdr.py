@@ -3,7 +3,7 @@
 The y4m pipe carries pixels only, so the SEI that told a player how bright the master was
 would be lost and the output, still tagged PQ, tone-mapped by guesswork. ffprobe reads the
 metadata off IN's first frame and the encoders that can write it get it as their own
-parameters (ffmpeg 5.1 hands frame side data to none of them).
+parameters (the frames they read from the pipe have no side data to take it from).
 """
 
 from __future__ import annotations
