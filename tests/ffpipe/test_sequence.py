@@ -19,6 +19,18 @@ TORCH = ("--device", "cpu", "--backend", "torch", "--no-fp16", "--no-progress",
          "--length", "4", "--length-pad", "1")
 
 
+def _model(media: dict[str, Path]) -> tuple[str, ...]:
+    return ("--sigma", "20", "--model", str(media["model_denoise"]))
+
+
+def _video_run(capsys: pytest.CaptureFixture[str], video: Path, media: dict[str, Path],
+               out: Path) -> Path:
+    """The reference: the video restored into lossless FFV1."""
+    rc, err = ffpipe(capsys, video, out, *_model(media), *TORCH, "-c:v", "ffv1")
+    assert rc == 0, err
+    return out
+
+
 @pytest.fixture
 def shots(media: dict[str, Path], tmp_path: Path) -> tuple[Path, Path]:
     """The same 10 frames as an RGB video and as f007.png ... f016.png."""
@@ -36,10 +48,8 @@ def test_a_sequence_in_restores_as_its_video_does(shots: tuple[Path, Path],
                                                   media: dict[str, Path], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     video, pattern = shots
-    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
-    from_video, from_seq = tmp_path / "v.mkv", tmp_path / "s.mkv"
-    rc, err = ffpipe(capsys, video, from_video, *model, *TORCH, "-c:v", "ffv1")
-    assert rc == 0, err
+    model = _model(media)
+    from_video, from_seq = _video_run(capsys, video, media, tmp_path / "v.mkv"), tmp_path / "s.mkv"
     rc, err = ffpipe(capsys, pattern, from_seq, *model, *TORCH, "-c:v", "ffv1",
                      "--fps", "24000/1001")
     assert rc == 0, err
@@ -71,10 +81,8 @@ def test_a_sequence_out_is_one_file_per_frame_moved_in_at_the_end(
         shots: tuple[Path, Path], media: dict[str, Path], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     video, pattern = shots
-    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
-    ref = tmp_path / "ref.mkv"
-    rc, err = ffpipe(capsys, video, ref, *model, *TORCH, "-c:v", "ffv1")
-    assert rc == 0, err
+    model = _model(media)
+    ref = _video_run(capsys, video, media, tmp_path / "ref.mkv")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "g%05d.png"
@@ -104,7 +112,7 @@ def test_gaps_rates_and_failures_are_one_line_and_leave_nothing(
         shots: tuple[Path, Path], media: dict[str, Path], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     video, pattern = shots
-    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    model = _model(media)
     (pattern.parent / "f011.png").unlink()
     out = tmp_path / "o.mkv"
     rc, err = ffpipe(capsys, pattern, out, *model, *TORCH)
@@ -142,7 +150,7 @@ def test_jpeg_files_are_bt601_full_range_whatever_the_source(
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.16", "-vf",
            "scale=out_color_matrix=bt709:out_range=tv", "-pix_fmt", "yuv444p10le",
            "-colorspace", "bt709", "-color_range", "tv", "-c:v", "ffv1", str(src))
-    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
+    model = _model(media)
     png, jpg = tmp_path / "p%02d.png", tmp_path / "j%02d.jpg"
     for out, extra in ((png, ()), (jpg, ("-e", "q:v=1"))):
         rc, err = ffpipe(capsys, src, out, *model, *TORCH, *extra)
@@ -168,10 +176,8 @@ def test_one_image_out_is_a_still_of_one_frame(shots: tuple[Path, Path],
                                                capsys: pytest.CaptureFixture[str]) -> None:
     # it was written as H.264 inside a file named .png before
     video, _ = shots
-    model = ("--sigma", "20", "--model", str(media["model_denoise"]))
-    ref = tmp_path / "ref.mkv"
-    rc, err = ffpipe(capsys, video, ref, *model, *TORCH, "-c:v", "ffv1")
-    assert rc == 0, err
+    model = _model(media)
+    ref = _video_run(capsys, video, media, tmp_path / "ref.mkv")
     still = tmp_path / "still.png"
     rc, err = ffpipe(capsys, video, still, *model, *TORCH, "--start", "6", "--end", "7")
     assert rc == 0, err

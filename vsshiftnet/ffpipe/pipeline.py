@@ -44,7 +44,7 @@ from .sequence import (
     out_files,
     part_dir,
 )
-from .y4m import Y4MError, Y4MFormat, Y4MReader, Y4MWriter
+from .y4m import Y4MError, Y4MFormat, Y4MReader, Y4MWriter, chroma_tag
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,9 @@ def _check_out(job: Job) -> None:
         if out.suffix.lower() not in IMAGE_CODECS and not job.encode.codec:
             raise PipelineError(f"{out}: no image encoder for {out.suffix or 'no extension'}"
                                 f"; use one of {', '.join(sorted(IMAGE_CODECS))} or pass -c:v")
-        if out_files(out) and not job.overwrite:
-            raise PipelineError(f"{out}: {len(out_files(out))} numbered file(s) exist, such "
-                                f"as {out_files(out)[0].name}; pass -y to replace them")
+        if (there := out_files(out)) and not job.overwrite:
+            raise PipelineError(f"{out}: {len(there)} numbered file(s) exist, such as "
+                                f"{there[0].name}; pass -y to replace them")
         if not os.access(out.parent, os.W_OK):
             raise PipelineError(f"output folder {out.parent} is not writable")
         return
@@ -242,7 +242,7 @@ _LOSSY_RGB = ("pal8", "rgb8", "bgr8", "rgb4", "bgr4", "rgb4_byte", "bgr4_byte", 
               "bgr555be", "rgb444le", "rgb444be", "bgr444le", "bgr444be")
 
 
-def _repacked(fmts: list[str], want: str) -> str | None:
+def _repacked(fmts: tuple[str, ...] | list[str], want: str) -> str | None:
     """An RGB format among fmts holding exactly the samples of RGB format want (packed vs
     planar, another channel order), so the encoder's ffmpeg only repacks them; formats
     without alpha first."""
@@ -430,7 +430,7 @@ def plan(job: Job) -> _Plan:
     return _cross_family(job, p, pixel_layout(out_pix_fmt))
 
 
-def _image_pix_fmt(fmts: list[str] | None, src: PixelLayout) -> str:
+def _image_pix_fmt(fmts: tuple[str, ...] | None, src: PixelLayout) -> str:
     """An image encoder's format for frames of layout src: gray stays gray where it can,
     else RGB at the source's depth (or 16 bits, or 8) where the encoder takes RGB; else the
     source's own layout, at 8 bits if that is what the encoder takes (JPEG)."""
@@ -626,10 +626,9 @@ def frame_writer(stream: Any, p: _Plan, fmt: Y4MFormat | RGBFormat) -> FrameWrit
         return Y4MWriter(stream, fmt)
     sar = Fraction(v.sar.replace(":", "/")) if v.sar and not v.sar.startswith("0") else None
     spec = p.out_spec or p.spec
-    chroma = "mono" if out.gray else {(1, 1): "420", (1, 0): "422", (0, 0): "444",
-                                      (2, 0): "411"}[(out.ssx, out.ssy)]
     return Y4MWriter(stream, Y4MFormat(
-        v.width, v.height, v.fps, aspect=sar, chroma=chroma, bits=out.bits,
+        v.width, v.height, v.fps, aspect=sar, chroma=chroma_tag(out.ssx, out.ssy, out.gray),
+        bits=out.bits,
         extra=(f"COLORRANGE={'FULL' if spec.full_range else 'LIMITED'}",)))
 
 

@@ -37,6 +37,14 @@ _CHROMA: dict[str, tuple[int, int, str | None]] = {
     "411": (2, 0, None),
     "mono": (0, 0, None),
 }
+_SUB_TAG = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (2, 0): "411"}
+
+
+def chroma_tag(ssx: int, ssy: int, gray: bool = False) -> str:
+    """The plain y4m chroma tag (no siting) of a plane layout."""
+    return "mono" if gray else _SUB_TAG[(ssx, ssy)]
+
+
 _TAG_RE = re.compile(r"^(420jpeg|420mpeg2|420paldv|420|422|444|411|mono)(?:p?(\d+))?$")
 
 
@@ -114,7 +122,7 @@ class Y4MFormat:
         depth = "" if self.bits == 8 else str(self.bits)
         if self.gray:
             return f"gray{depth}{le}"
-        sub = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (2, 0): "411"}[self.subsampling]
+        sub = _SUB_TAG[self.subsampling]
         return f"yuv{sub}p{depth}{le}"
 
     def header(self) -> bytes:
